@@ -1,0 +1,2 @@
+export type { NatsServerHandle, StartNatsServerOptions } from "./nats-server.js";
+export { findNatsServerBinary, startNatsServer } from "./nats-server.js";

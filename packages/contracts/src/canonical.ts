@@ -66,7 +66,11 @@ function findNonJson(value: unknown, path: string, ancestors: Set<object>): NonJ
     case "object": {
       if (value === null) return undefined;
       if (ancestors.has(value)) {
-        return new NonJsonValueError(path, "cycle", `Contract must be a pure JSON value: cycle at '${path || "/"}'`);
+        return new NonJsonValueError(
+          path,
+          "cycle",
+          `Contract must be a pure JSON value: cycle at '${path || "/"}'`,
+        );
       }
       if (!Array.isArray(value) && !isPlainObject(value)) {
         const kind = value.constructor?.name ?? "object";

@@ -5,8 +5,8 @@
  * schemas and undeclared errors are left out, and set-like lists are sorted and de-duplicated.
  */
 import { digestJson, type JsonValue } from "./canonical.js";
-import type { ContractManifest, ContractUse, ContractUses, JsonSchema } from "./manifest.js";
-import { normalizeContractManifest, sortedUnique } from "./normalize.js";
+import type { ContractManifest, ContractUses, JsonSchema } from "./manifest.js";
+import { normalizeContractManifest, sortedUnique, sortUseSelectors } from "./normalize.js";
 
 /** Removes the `docs` field of a descriptor. */
 function withoutDocs<T extends { docs?: unknown }>(value: T): Omit<T, "docs"> {
@@ -53,22 +53,9 @@ export function reachableSchemaNames(manifest: ContractManifest): Set<string> {
   return names;
 }
 
-function projectUse(use: ContractUse): ContractUse {
-  const out: ContractUse = { contract: use.contract };
-  if (use.rpc?.call) out.rpc = { call: sortedUnique(use.rpc.call) };
-  if (use.operations?.call) out.operations = { call: sortedUnique(use.operations.call) };
-  if (use.events?.publish || use.events?.subscribe) {
-    out.events = {};
-    if (use.events.publish) out.events.publish = sortedUnique(use.events.publish);
-    if (use.events.subscribe) out.events.subscribe = sortedUnique(use.events.subscribe);
-  }
-  if (use.feeds?.subscribe) out.feeds = { subscribe: sortedUnique(use.feeds.subscribe) };
-  return out;
-}
-
 function projectUses(uses: ContractUses): ContractUses | undefined {
-  const required = uses.required && mapValues(uses.required, projectUse);
-  let optional = uses.optional && mapValues(uses.optional, projectUse);
+  const required = uses.required && mapValues(uses.required, sortUseSelectors);
+  let optional = uses.optional && mapValues(uses.optional, sortUseSelectors);
   if (required && optional) {
     // A required alias shadows an optional one of the same name.
     optional = Object.fromEntries(Object.entries(optional).filter(([alias]) => !(alias in required)));
@@ -121,7 +108,8 @@ export function projectContractDigestManifest(manifest: ContractManifest): Recor
     projection.rpc = mapValues(n.rpc, (method) => {
       const out: Record<string, unknown> = withoutDocs(method);
       if (method.capabilities?.call) out.capabilities = { call: sortedUnique(method.capabilities.call) };
-      if (method.errors) out.errors = sortedUnique(method.errors.map((e) => e.type)).map((type) => ({ type }));
+      if (method.errors)
+        out.errors = sortedUnique(method.errors.map((e) => e.type)).map((type) => ({ type }));
       return out;
     });
   }
@@ -146,12 +134,15 @@ export function projectContractDigestManifest(manifest: ContractManifest): Recor
   if (n.feeds) {
     projection.feeds = mapValues(n.feeds, (feed) => {
       const out: Record<string, unknown> = withoutDocs(feed);
-      if (feed.capabilities?.subscribe) out.capabilities = { subscribe: sortedUnique(feed.capabilities.subscribe) };
+      if (feed.capabilities?.subscribe)
+        out.capabilities = { subscribe: sortedUnique(feed.capabilities.subscribe) };
       return out;
     });
   }
   if (n.errors) {
-    const used = new Set(Object.values(n.rpc ?? {}).flatMap((method) => (method.errors ?? []).map((e) => e.type)));
+    const used = new Set(
+      Object.values(n.rpc ?? {}).flatMap((method) => (method.errors ?? []).map((e) => e.type)),
+    );
     const errors = Object.fromEntries(Object.entries(n.errors).filter(([, decl]) => used.has(decl.type)));
     if (Object.keys(errors).length > 0) projection.errors = errors;
   }

@@ -2,3 +2,8 @@ export * from "./canonical.js";
 export * from "./manifest.js";
 export * from "./normalize.js";
 export * from "./digest.js";
+export * from "./problems.js";
+export * from "./errors.js";
+export * from "./validate.js";
+export * from "./api.js";
+export * from "./define.js";

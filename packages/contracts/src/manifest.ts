@@ -19,13 +19,13 @@ const nonNegativeInt = z.number().int().min(0);
 const stringList = z.array(z.string());
 
 /** Documentation attached to a contract or surface; never part of the digest. */
-export const DocsSchema = z.looseObject({ summary: z.string().optional(), markdown: z.string() });
+export const DocsSchema = z.object({ summary: z.string().optional(), markdown: z.string() });
 
 /** A reference to a named schema in the manifest's `schemas` map. */
-export const SchemaRefSchema = z.looseObject({ schema: nonEmpty });
+export const SchemaRefSchema = z.object({ schema: nonEmpty });
 
 /** Display metadata of a capability, keyed by its global name. */
-export const CapabilityMetadataSchema = z.looseObject({
+export const CapabilityMetadataSchema = z.object({
   displayName: nonEmpty,
   description: nonEmpty,
   consequence: nonEmpty.optional(),
@@ -37,12 +37,12 @@ export const EmbeddedJsonSchemaSchema = z.union([z.record(z.string(), z.unknown(
 });
 
 /** One dependency on another contract, with the surfaces it selects. */
-export const ContractUseSchema = z.looseObject({
+export const ContractUseSchema = z.object({
   contract: nonEmpty,
-  rpc: z.looseObject({ call: stringList.optional() }).optional(),
-  operations: z.looseObject({ call: stringList.optional() }).optional(),
-  events: z.looseObject({ publish: stringList.optional(), subscribe: stringList.optional() }).optional(),
-  feeds: z.looseObject({ subscribe: stringList.optional() }).optional(),
+  rpc: z.object({ call: stringList.optional() }).optional(),
+  operations: z.object({ call: stringList.optional() }).optional(),
+  events: z.object({ publish: stringList.optional(), subscribe: stringList.optional() }).optional(),
+  feeds: z.object({ subscribe: stringList.optional() }).optional(),
 });
 
 /** Grouped dependencies: `required` fail closed, `optional` grant only once resolved. */
@@ -55,20 +55,20 @@ export const ContractUsesSchema = z.strictObject(
 );
 
 /** A request/reply method. */
-export const RpcMethodSchema = z.looseObject({
+export const RpcMethodSchema = z.object({
   version: versionTag,
   subject: nonEmpty,
   input: SchemaRefSchema,
   output: SchemaRefSchema,
-  capabilities: z.looseObject({ call: stringList.optional() }).optional(),
-  errors: z.array(z.looseObject({ type: nonEmpty })).optional(),
-  transfer: z.looseObject({ direction: z.literal("receive") }).optional(),
+  capabilities: z.object({ call: stringList.optional() }).optional(),
+  errors: z.array(z.object({ type: nonEmpty })).optional(),
+  transfer: z.object({ direction: z.literal("receive") }).optional(),
   internal: z.boolean().optional(),
   docs: DocsSchema.optional(),
 });
 
 /** Upload side of an operation: where the transferred bytes land. */
-export const OperationTransferSchema = z.looseObject({
+export const OperationTransferSchema = z.object({
   direction: z.literal("send"),
   store: nonEmpty,
   key: z.string().regex(/^\//, "must be a JSON Pointer"),
@@ -79,7 +79,7 @@ export const OperationTransferSchema = z.looseObject({
 });
 
 /** A durable, observable operation. */
-export const OperationSchema = z.looseObject({
+export const OperationSchema = z.object({
   version: versionTag,
   subject: nonEmpty,
   input: SchemaRefSchema,
@@ -94,36 +94,36 @@ export const OperationSchema = z.looseObject({
       control: stringList.optional(),
     })
     .optional(),
-  signals: z.record(nonEmpty, z.looseObject({ input: SchemaRefSchema, docs: DocsSchema.optional() })).optional(),
+  signals: z.record(nonEmpty, z.object({ input: SchemaRefSchema, docs: DocsSchema.optional() })).optional(),
   cancel: z.boolean().optional(),
   docs: DocsSchema.optional(),
 });
 
 /** A published event. */
-export const EventSchema = z.looseObject({
+export const EventSchema = z.object({
   version: versionTag,
   subject: nonEmpty,
   params: z.array(z.string().regex(/^\//, "must be a JSON Pointer")).optional(),
   event: SchemaRefSchema,
-  capabilities: z.looseObject({ publish: stringList.optional(), subscribe: stringList.optional() }).optional(),
+  capabilities: z.object({ publish: stringList.optional(), subscribe: stringList.optional() }).optional(),
   docs: DocsSchema.optional(),
 });
 
 /** A live request/stream feed. */
-export const FeedSchema = z.looseObject({
+export const FeedSchema = z.object({
   version: versionTag,
   subject: nonEmpty,
   input: SchemaRefSchema,
   event: SchemaRefSchema,
-  capabilities: z.looseObject({ subscribe: stringList.optional() }).optional(),
+  capabilities: z.object({ subscribe: stringList.optional() }).optional(),
   docs: DocsSchema.optional(),
 });
 
 /** A declared error type and its payload schema. */
-export const ErrorDeclarationSchema = z.looseObject({ type: nonEmpty, schema: SchemaRefSchema.optional() });
+export const ErrorDeclarationSchema = z.object({ type: nonEmpty, schema: SchemaRefSchema.optional() });
 
 /** A JetStream job queue. Defaults are applied in bindings, never written into the manifest. */
-export const JobQueueSchema = z.looseObject({
+export const JobQueueSchema = z.object({
   payload: SchemaRefSchema,
   result: SchemaRefSchema.optional(),
   maxDeliver: positiveInt.optional(),
@@ -138,7 +138,7 @@ export const JobQueueSchema = z.looseObject({
 });
 
 /** A durable group of event handlers. */
-export const EventConsumerGroupSchema = z.looseObject({
+export const EventConsumerGroupSchema = z.object({
   uses: z.record(nonEmpty, z.array(nonEmpty).min(1, "must list at least one event")).optional(),
   self: z.array(nonEmpty).optional(),
   replay: z.enum(["new", "all"]).optional(),
@@ -151,7 +151,7 @@ export const EventConsumerGroupSchema = z.looseObject({
 });
 
 /** A per-user state store served by `trellis.state@v1`. */
-export const StateStoreSchema = z.looseObject({
+export const StateStoreSchema = z.object({
   kind: z.enum(["value", "map"]),
   schema: SchemaRefSchema,
   stateVersion: nonEmpty.optional(),
@@ -160,7 +160,7 @@ export const StateStoreSchema = z.looseObject({
 });
 
 /** A KV bucket resource. */
-export const KvResourceSchema = z.looseObject({
+export const KvResourceSchema = z.object({
   purpose: nonEmpty,
   schema: SchemaRefSchema,
   required: z.boolean().optional(),
@@ -171,7 +171,7 @@ export const KvResourceSchema = z.looseObject({
 });
 
 /** An object store resource. */
-export const StoreResourceSchema = z.looseObject({
+export const StoreResourceSchema = z.object({
   purpose: nonEmpty,
   required: z.boolean().optional(),
   ttlMs: nonNegativeInt.optional(),
@@ -189,8 +189,8 @@ export const ResourcesSchema = z.strictObject({
 /** The participant kinds a contract can describe. */
 export const ContractKindSchema = z.enum(["service", "app", "agent", "device"]);
 
-/** A whole `trellis.contract.v1` manifest. Unknown top-level fields are accepted (and dropped by normalization). */
-export const ContractManifestSchema = z.looseObject({
+/** A whole `trellis.contract.v1` manifest. Unknown fields are accepted and stripped. */
+export const ContractManifestSchema = z.object({
   format: z.literal(CONTRACT_FORMAT_V1),
   id: nonEmpty,
   displayName: nonEmpty,
@@ -199,7 +199,7 @@ export const ContractManifestSchema = z.looseObject({
   kind: ContractKindSchema,
   capabilities: z.record(nonEmpty, CapabilityMetadataSchema).optional(),
   schemas: z.record(nonEmpty, EmbeddedJsonSchemaSchema).optional(),
-  exports: z.looseObject({ schemas: z.array(z.string()).optional() }).optional(),
+  exports: z.object({ schemas: z.array(z.string()).optional() }).optional(),
   uses: ContractUsesSchema.optional(),
   state: z.record(nonEmpty, StateStoreSchema).optional(),
   rpc: z.record(nonEmpty, RpcMethodSchema).optional(),

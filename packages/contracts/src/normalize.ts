@@ -34,7 +34,10 @@ function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]
 }
 
 /** Maps each value of a record, dropping the record when it ends up empty. */
-function mapSection<V, R>(record: Record<string, V> | undefined, fn: (value: V) => R): Record<string, R> | undefined {
+function mapSection<V, R>(
+  record: Record<string, V> | undefined,
+  fn: (value: V) => R,
+): Record<string, R> | undefined {
   if (!record) return undefined;
   const entries = Object.entries(record);
   if (entries.length === 0) return undefined;
@@ -54,9 +57,25 @@ export function sortedUnique(values: readonly string[]): string[] {
   return [...new Set(values)].sort();
 }
 
+/** A use entry with only its selector lists, each sorted and de-duplicated. */
+export function sortUseSelectors(use: ContractUse): ContractUse {
+  const out: ContractUse = { contract: use.contract };
+  if (use.rpc?.call) out.rpc = { call: sortedUnique(use.rpc.call) };
+  if (use.operations?.call) out.operations = { call: sortedUnique(use.operations.call) };
+  if (use.events?.publish || use.events?.subscribe) {
+    out.events = {};
+    if (use.events.publish) out.events.publish = sortedUnique(use.events.publish);
+    if (use.events.subscribe) out.events.subscribe = sortedUnique(use.events.subscribe);
+  }
+  if (use.feeds?.subscribe) out.feeds = { subscribe: sortedUnique(use.feeds.subscribe) };
+  return out;
+}
+
 function normalizeDocs(docs: Docs | undefined): Docs | undefined {
   if (!docs) return undefined;
-  return docs.summary !== undefined ? { summary: docs.summary, markdown: docs.markdown } : { markdown: docs.markdown };
+  return docs.summary !== undefined
+    ? { summary: docs.summary, markdown: docs.markdown }
+    : { markdown: docs.markdown };
 }
 
 function withDocs<T extends object>(value: T, docs: Docs | undefined): T & { docs?: Docs } {
@@ -129,7 +148,9 @@ function normalizeOperation(operation: Operation): Operation {
   if (operation.capabilities) {
     out.capabilities = pick(operation.capabilities, ["call", "observe", "cancel", "control"]);
   }
-  const signals = mapSection(operation.signals, (signal) => withDocs({ input: ref(signal.input) }, signal.docs));
+  const signals = mapSection(operation.signals, (signal) =>
+    withDocs({ input: ref(signal.input) }, signal.docs),
+  );
   if (signals) out.signals = signals;
   if (operation.cancel !== undefined) out.cancel = operation.cancel;
   return withDocs(out, operation.docs);
@@ -143,7 +164,12 @@ function normalizeEvent(event: EventDescriptor): EventDescriptor {
 }
 
 function normalizeFeed(feed: Feed): Feed {
-  const out: Feed = { version: feed.version, subject: feed.subject, input: ref(feed.input), event: ref(feed.event) };
+  const out: Feed = {
+    version: feed.version,
+    subject: feed.subject,
+    input: ref(feed.input),
+    event: ref(feed.event),
+  };
   if (feed.capabilities?.subscribe) out.capabilities = { subscribe: feed.capabilities.subscribe };
   return withDocs(out, feed.docs);
 }
@@ -152,23 +178,28 @@ function normalizeJob(job: JobQueue): JobQueue {
   const out: JobQueue = { payload: ref(job.payload) };
   const result = optionalRef(job.result);
   if (result) out.result = result;
-  Object.assign(out, pick(job, [
-    "maxDeliver",
-    "backoffMs",
-    "ackWaitMs",
-    "defaultDeadlineMs",
-    "progress",
-    "logs",
-    "dlq",
-    "concurrency",
-  ]));
+  Object.assign(
+    out,
+    pick(job, [
+      "maxDeliver",
+      "backoffMs",
+      "ackWaitMs",
+      "defaultDeadlineMs",
+      "progress",
+      "logs",
+      "dlq",
+      "concurrency",
+    ]),
+  );
   return withDocs(out, job.docs);
 }
 
 function normalizeEventConsumerGroup(group: EventConsumerGroup): EventConsumerGroup {
   const out: EventConsumerGroup = {};
   if (group.uses) {
-    out.uses = Object.fromEntries(Object.entries(group.uses).map(([alias, events]) => [alias, sortedUnique(events)]));
+    out.uses = Object.fromEntries(
+      Object.entries(group.uses).map(([alias, events]) => [alias, sortedUnique(events)]),
+    );
   }
   if (group.self) out.self = sortedUnique(group.self);
   out.replay = group.replay ?? "new";
@@ -185,7 +216,8 @@ function normalizeKv(kv: KvResource): KvResource {
 }
 
 function normalizeStore(store: StoreResource): StoreResource {
-  const out: StoreResource = pick(store, ["purpose", "required", "ttlMs", "maxObjectBytes", "maxTotalBytes"]);
+  const out: StoreResource = { purpose: store.purpose };
+  Object.assign(out, pick(store, ["required", "ttlMs", "maxObjectBytes", "maxTotalBytes"]));
   return withDocs(out, store.docs);
 }
 

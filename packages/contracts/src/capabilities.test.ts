@@ -23,7 +23,9 @@ describe("capability namespaces (§16.6)", () => {
 
   it("builds global names that survive a major version bump", () => {
     expect(globalCapabilityName("users@v1", "users.read")).toBe("users::users.read");
-    expect(globalCapabilityName("users@v2", "users.read")).toBe(globalCapabilityName("users@v1", "users.read"));
+    expect(globalCapabilityName("users@v2", "users.read")).toBe(
+      globalCapabilityName("users@v1", "users.read"),
+    );
   });
 
   it("forbids the namespace and, for dotted namespaces, its last segment as local prefixes", () => {
@@ -32,10 +34,10 @@ describe("capability namespaces (§16.6)", () => {
   });
 
   it("refuses namespace-prefixed local names", () => {
-    expect(() => assertLocalCapabilityName("trellis.core@v1", "trellis.core.read")).toThrow(
-      new ContractDefinitionError(
-        "local capability 'trellis.core.read' must not start with contract namespace prefix 'trellis.core.'",
-      ),
+    const namespaced = () => assertLocalCapabilityName("trellis.core@v1", "trellis.core.read");
+    expect(namespaced).toThrow(ContractDefinitionError);
+    expect(namespaced).toThrow(
+      "local capability 'trellis.core.read' must not start with contract namespace prefix 'trellis.core.'",
     );
     expect(() => assertLocalCapabilityName("trellis.core@v1", "core.read")).toThrow(
       "local capability 'core.read' must not start with contract namespace prefix 'core.'",
@@ -50,9 +52,9 @@ describe("capability reference projection (§16.6)", () => {
   const declared = new Set(["users.read", "users.write"]);
 
   it("maps declared local names to global keys", () => {
-    expect(projectCapabilityReference("users@v1", declared, "users.read", "rpc 'Users.Get' call capabilities")).toBe(
-      "users::users.read",
-    );
+    expect(
+      projectCapabilityReference("users@v1", declared, "users.read", "rpc 'Users.Get' call capabilities"),
+    ).toBe("users::users.read");
   });
 
   it("passes admin, service and qualified names through", () => {
@@ -70,9 +72,9 @@ describe("capability reference projection (§16.6)", () => {
     ["event 'Users.Changed' publish capabilities"],
     ["feed 'Users.Live' subscribe capabilities"],
   ])("throws for undeclared local names in %s", (context) => {
-    expect(() => projectCapabilityReference("users@v1", declared, "users.delete", context)).toThrow(
-      new ContractDefinitionError(`${context} references undeclared local capability 'users.delete'`),
-    );
+    const project = () => projectCapabilityReference("users@v1", declared, "users.delete", context);
+    expect(project).toThrow(ContractDefinitionError);
+    expect(project).toThrow(`${context} references undeclared local capability 'users.delete'`);
   });
 
   it("sorts and deduplicates projected lists", () => {

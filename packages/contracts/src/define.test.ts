@@ -1,8 +1,8 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { z } from "zod";
 import {
-  type ContractModule,
   ContractDefinitionError,
+  type ContractModule,
   ContractValidationError,
   canonicalizeJson,
   defineAgentContract,
@@ -105,7 +105,10 @@ describe("defineServiceContract", () => {
       contract: "trellis.health@v1",
       events: { publish: ["Health.Heartbeat"] },
     });
-    expect(m.errors?.NotFoundError).toEqual({ type: "NotFoundError", schema: { schema: "NotFoundErrorData" } });
+    expect(m.errors?.NotFoundError).toEqual({
+      type: "NotFoundError",
+      schema: { schema: "NotFoundErrorData" },
+    });
   });
 
   it("round-trips: the manifest parses, the digest is stable and no schema has $ref or $schema", () => {
@@ -141,7 +144,11 @@ describe("defineServiceContract", () => {
     const orders = ordersContract();
     type M = typeof orders;
     expectTypeOf<RpcInput<M, "Orders.Get">>().toEqualTypeOf<{ id: string }>();
-    expectTypeOf<RpcOutput<M, "Orders.Get">>().toEqualTypeOf<{ id: string; total: number; note?: string | undefined }>();
+    expectTypeOf<RpcOutput<M, "Orders.Get">>().toEqualTypeOf<{
+      id: string;
+      total: number;
+      note?: string | undefined;
+    }>();
     expectTypeOf<RpcErrorType<M, "Orders.Get">>().toEqualTypeOf<"NotFoundError" | "ValidationError">();
     expectTypeOf<OperationInput<M, "Orders.Refund">>().toEqualTypeOf<{ orderId: string }>();
     expectTypeOf<OperationProgress<M, "Orders.Refund">>().toEqualTypeOf<{ pct: number }>();
@@ -156,11 +163,16 @@ describe("defineServiceContract", () => {
       displayName: "Orders CLI",
       description: "Looks up orders.",
       uses: {
-        required: { orders: orders.use({ rpc: { call: ["Orders.Get"] }, events: { subscribe: ["Orders.Changed"] } }) },
+        required: {
+          orders: orders.use({ rpc: { call: ["Orders.Get"] }, events: { subscribe: ["Orders.Changed"] } }),
+        },
       },
     }));
     expect(agent.CONTRACT.kind).toBe("agent");
-    expect(agent.CONTRACT.uses?.required?.auth?.rpc?.call).toEqual(["Auth.Sessions.Logout", "Auth.Sessions.Me"]);
+    expect(agent.CONTRACT.uses?.required?.auth?.rpc?.call).toEqual([
+      "Auth.Sessions.Logout",
+      "Auth.Sessions.Me",
+    ]);
     expect(agent.API.used.rpc["Orders.Get"]?.subject).toBe("rpc.v1.Orders.Get");
     expect(agent.API.trellis.events["Orders.Changed"]?.subject).toBe("events.v1.Orders.Changed.{/order/id}");
     expectTypeOf<RpcInput<typeof agent, "Orders.Get">>().toEqualTypeOf<{ id: string }>();
@@ -189,13 +201,25 @@ describe("authoring refusals", () => {
         id: "svc@v1",
         displayName: "Svc",
         description: "Svc.",
-        rpc: { "A.Do": { version: "v1", input: ref.schema("A"), output: ref.schema("A"), capabilities: { call: ["nope"] } } },
+        rpc: {
+          "A.Do": {
+            version: "v1",
+            input: ref.schema("A"),
+            output: ref.schema("A"),
+            capabilities: { call: ["nope"] },
+          },
+        },
       })),
     ).toThrow("rpc 'A.Do' call capabilities references undeclared local capability 'nope'");
   });
 
   it("refuses a recursive schema, naming it", () => {
-    const Node = z.object({ name: z.string(), get children() { return z.array(Node); } });
+    const Node = z.object({
+      name: z.string(),
+      get children() {
+        return z.array(Node);
+      },
+    });
     expect(() =>
       defineServiceContract({ schemas: { Node } }, (ref) => ({
         id: "tree@v1",

@@ -25,8 +25,8 @@ import {
 } from "./errors.js";
 import { type SchemaView, toManifestJsonSchema } from "./json-schema.js";
 import {
-  CONTRACT_FORMAT_V1,
   type CapabilityMetadata,
+  CONTRACT_FORMAT_V1,
   type ContractKind,
   type ContractManifest,
   type ContractUse,
@@ -365,7 +365,11 @@ export type UsedApiOf<B> = {
 type IdOf<B> = B extends { id: infer I extends string } ? I : string;
 
 /** The module type produced for a body. */
-export type DefinedContract<S, E, B> = ContractModule<IdOf<B>, AsSurfaces<OwnedApiOf<S, E, B>>, AsSurfaces<UsedApiOf<B>>>;
+export type DefinedContract<S, E, B> = ContractModule<
+  IdOf<B>,
+  AsSurfaces<OwnedApiOf<S, E, B>>,
+  AsSurfaces<UsedApiOf<B>>
+>;
 
 type AsSurfaces<T> = T extends infer O extends ApiSurfaces ? O : never;
 

@@ -18,8 +18,8 @@ import type {
   KvResource,
   Operation,
   Resources,
-  SchemaRef,
   RpcMethod,
+  SchemaRef,
   StateStore,
   StoreResource,
 } from "./manifest.js";

@@ -87,7 +87,7 @@ function embeddedSchemaProblems(name: string, schema: JsonSchema): ContractProbl
   const problems: ContractProblem[] = [];
   const visit = (node: unknown, segments: (string | number)[]) => {
     if (Array.isArray(node)) {
-      node.forEach((item, index) => visit(item, [...segments, index]));
+      for (const [index, item] of node.entries()) visit(item, [...segments, index]);
       return;
     }
     if (!isRecord(node)) return;

@@ -1,0 +1,18 @@
+/** The contracts Trellis itself owns, as contract modules. */
+import type { AnyContractModule } from "@trellis/contracts";
+import { trellisAuth } from "./trellis-auth.js";
+import { trellisCore } from "./trellis-core.js";
+import { trellisHealth } from "./trellis-health.js";
+import { trellisJobs } from "./trellis-jobs.js";
+import { trellisState } from "./trellis-state.js";
+
+export { trellisAuth, trellisCore, trellisHealth, trellisJobs, trellisState };
+
+/** Every builtin contract module. */
+export const BUILTIN_CONTRACTS: readonly AnyContractModule[] = [
+  trellisCore,
+  trellisHealth,
+  trellisState,
+  trellisJobs,
+  trellisAuth,
+];

@@ -251,10 +251,261 @@ describe("authoring refusals", () => {
       })),
     ).toThrow(ContractValidationError);
   });
+});
 
-  it("refuses resources on devices", () => {
+describe("baseline uses and emission defaults (§7, §5.5)", () => {
+  const health = () =>
+    defineServiceContract({ schemas: { Beat: z.object({ at: z.string() }) } }, (ref) => ({
+      id: "trellis.health@v1",
+      displayName: "Health",
+      description: "Heartbeats.",
+      events: { "Health.Heartbeat": { version: "v1", event: ref.schema("Beat") } },
+    }));
+
+  it("gives services the health heartbeat, except trellis.health itself", () => {
+    expect(health().CONTRACT.uses).toBeUndefined();
+    expect(ordersContract().CONTRACT.uses?.required?.health?.events?.publish).toEqual(["Health.Heartbeat"]);
+  });
+
+  it("gives app, agent and device contracts the auth baseline, and devices the heartbeat", () => {
+    const body = { displayName: "X", description: "X." };
+    const app = defineAppContract({}, () => ({ id: "web@v1", ...body }));
+    const device = defineDeviceContract({}, () => ({ id: "sensor@v1", ...body }));
+    expect(app.CONTRACT.uses?.required?.auth).toEqual({
+      contract: "trellis.auth@v1",
+      rpc: { call: ["Auth.Sessions.Logout", "Auth.Sessions.Me"] },
+    });
+    expect(app.CONTRACT.uses?.required?.health).toBeUndefined();
+    expect(device.CONTRACT.uses?.required?.auth).toBeDefined();
+    expect(device.CONTRACT.uses?.required?.health).toBeDefined();
+  });
+
+  it("adds the state baseline to any contract that declares state", () => {
+    const app = defineAppContract({ schemas: { Prefs: z.object({ theme: z.string() }) } }, (ref) => ({
+      id: "web@v1",
+      displayName: "Web",
+      description: "Web.",
+      state: { prefs: { kind: "value", schema: ref.schema("Prefs") } },
+    }));
+    expect(app.CONTRACT.uses?.required?.state).toEqual({
+      contract: "trellis.state@v1",
+      rpc: { call: ["State.Delete", "State.Get", "State.List", "State.Put"] },
+    });
+  });
+
+  it("merges the baseline into an explicit alias of the same name, and refuses a different contract", () => {
+    const beat = health();
+    const merged = defineServiceContract({}, () => ({
+      id: "svc@v1",
+      displayName: "Svc",
+      description: "Svc.",
+      uses: { required: { health: beat.use({ events: { subscribe: ["Health.Heartbeat"] } }) } },
+    }));
+    expect(merged.CONTRACT.uses?.required?.health).toEqual({
+      contract: "trellis.health@v1",
+      events: { publish: ["Health.Heartbeat"], subscribe: ["Health.Heartbeat"] },
+    });
+    const orders = ordersContract();
     expect(() =>
-      defineDeviceContract({}, () => ({ id: "dev@v1", displayName: "Dev", description: "Dev." })),
-    ).not.toThrow();
+      defineServiceContract({}, () => ({
+        id: "svc@v1",
+        displayName: "Svc",
+        description: "Svc.",
+        uses: { required: { health: orders.use({ rpc: { call: ["Orders.Get"] } }) } },
+      })),
+    ).toThrow("Contract use 'health' references both 'orders@v1' and 'trellis.health@v1'");
+  });
+
+  it("drops an optional alias shadowed by a required one and sorts selectors", () => {
+    const orders = ordersContract();
+    const agent = defineAgentContract({}, () => ({
+      id: "cli@v1",
+      displayName: "CLI",
+      description: "CLI.",
+      uses: {
+        required: {
+          orders: orders.use({ events: { subscribe: ["Orders.Changed"] }, rpc: { call: ["Orders.Get"] } }),
+        },
+        optional: {
+          orders: orders.use({ operations: { call: ["Orders.Refund"] } }),
+          auth: orders.use({ rpc: { call: ["Orders.Get"] } }),
+        },
+      },
+    }));
+    expect(agent.CONTRACT.uses?.optional).toBeUndefined();
+    expect(agent.CONTRACT.uses?.required?.orders).toEqual({
+      contract: "orders@v1",
+      rpc: { call: ["Orders.Get"] },
+      events: { subscribe: ["Orders.Changed"] },
+    });
+  });
+
+  it("writes store and event consumer defaults, and none for jobs", () => {
+    const files = defineServiceContract(
+      { schemas: { Upload: z.object({ key: z.string() }), Done: z.object({ ok: z.boolean() }) } },
+      (ref) => ({
+        id: "files@v1",
+        displayName: "Files",
+        description: "Files.",
+        events: { "Files.Stored": { version: "v1", event: ref.schema("Done") } },
+        operations: {
+          "Files.Upload": {
+            version: "v1",
+            input: ref.schema("Upload"),
+            output: ref.schema("Done"),
+            transfer: { direction: "send", store: "blobs", key: "/key" },
+          },
+        },
+        jobs: { scan: { payload: ref.schema("Upload") } },
+        eventConsumers: { audit: { self: ["Files.Stored", "Files.Stored"] } },
+        resources: { store: { blobs: { purpose: "Uploaded files" } } },
+      }),
+    );
+    expect(files.CONTRACT.resources?.store?.blobs).toEqual({
+      purpose: "Uploaded files",
+      required: true,
+      ttlMs: 0,
+    });
+    expect(files.CONTRACT.eventConsumers?.audit).toEqual({
+      self: ["Files.Stored"],
+      replay: "new",
+      ordering: "strict",
+      concurrency: 1,
+    });
+    expect(files.CONTRACT.jobs?.scan).toEqual({ payload: { schema: "Upload" } });
+  });
+
+  it("refuses a transfer pointer that is not in the input schema", () => {
+    expect(() =>
+      defineServiceContract({ schemas: { Upload: z.object({ key: z.string() }) } }, (ref) => ({
+        id: "files@v1",
+        displayName: "Files",
+        description: "Files.",
+        operations: {
+          "Files.Upload": {
+            version: "v1",
+            input: ref.schema("Upload"),
+            output: ref.schema("Upload"),
+            transfer: { direction: "send", store: "blobs", key: "/name" },
+          },
+        },
+        resources: { store: { blobs: { purpose: "Uploaded files" } } },
+      })),
+    ).toThrow(
+      "Invalid transfer pointer '/name' for operation 'Files.Upload' (path not found in input schema)",
+    );
+  });
+});
+
+describe("more authoring refusals (§10)", () => {
+  const body = { displayName: "X", description: "X." };
+
+  it("refuses a local capability with the namespace prefix", () => {
+    expect(() =>
+      defineServiceContract({}, () => ({
+        id: "trellis.core@v1",
+        ...body,
+        capabilities: { "core.read": { displayName: "R", description: "R." } },
+      })),
+    ).toThrow("local capability 'core.read' must not start with contract namespace prefix 'core.'");
+  });
+
+  it("refuses exports or capabilities in the registry argument", () => {
+    expect(() =>
+      defineServiceContract({ capabilities: {} } as never, () => ({ id: "x@v1", ...body })),
+    ).toThrow("contract capabilities must be declared in the callback body, not the registry argument");
+  });
+
+  it("refuses ref.schema without a registry", () => {
+    expect(() =>
+      defineServiceContract({}, (ref) => ({
+        id: "x@v1",
+        ...body,
+        events: { "X.Happened": { version: "v1", event: ref.schema("Nope" as never) } },
+      })),
+    ).toThrow("Contract builder ref.schema('Nope') requires a schemas registry");
+  });
+
+  it("refuses an unknown error on an RPC", () => {
+    expect(() =>
+      defineServiceContract({ schemas: { A: z.object({}) } }, (ref) => ({
+        id: "x@v1",
+        ...body,
+        rpc: {
+          "X.Do": {
+            version: "v1",
+            input: ref.schema("A"),
+            output: ref.schema("A"),
+            errors: ["GhostError" as never],
+          },
+        },
+      })),
+    ).toThrow("rpc 'X.Do' references unknown error 'GhostError'");
+  });
+
+  it("refuses a schema whose input and output views differ when used both ways", () => {
+    expect(() =>
+      defineServiceContract({ schemas: { A: z.object({ n: z.number().default(1) }) } }, (ref) => ({
+        id: "x@v1",
+        ...body,
+        rpc: { "X.Do": { version: "v1", input: ref.schema("A"), output: ref.schema("A") } },
+      })),
+    ).toThrow(/schema 'A' is used both as an input and as an output/);
+  });
+
+  it("refuses a used key that the contract also owns", () => {
+    const orders = ordersContract();
+    expect(() =>
+      defineServiceContract({ schemas: { A: z.object({}) } }, (ref) => ({
+        id: "x@v1",
+        ...body,
+        uses: { required: { orders: orders.use({ rpc: { call: ["Orders.Get"] } }) } },
+        rpc: {
+          "Orders.Get": {
+            version: "v1",
+            subject: "rpc.v1.Orders.Get2",
+            input: ref.schema("A"),
+            output: ref.schema("A"),
+          },
+        },
+      })),
+    ).toThrow("Duplicate rpc key 'Orders.Get' while deriving contract API");
+  });
+
+  it("refuses resources on device contracts", () => {
+    expect(() =>
+      defineDeviceContract(
+        {},
+        () => ({ id: "dev@v1", ...body, resources: { store: { s: { purpose: "p" } } } }) as never,
+      ),
+    ).toThrow("device contracts may not declare resources");
+  });
+});
+
+describe("defineError", () => {
+  it("refuses reserved field names", () => {
+    for (const field of ["id", "type", "message", "context", "traceId", "cause"]) {
+      expect(() => defineError({ type: "X", fields: { [field]: z.string() }, message: "x" })).toThrow(
+        `Defined error field '${field}' is reserved`,
+      );
+    }
+  });
+
+  it("serializes and rebuilds with its typed data", () => {
+    const error = new NotFoundError({ orderId: "o1" }, { context: { shard: 2 } });
+    expect(error.name).toBe("NotFoundError");
+    expect(error.message).toBe("order o1 not found");
+    const wire = error.toSerializable();
+    expect(wire).toMatchObject({
+      type: "NotFoundError",
+      message: "order o1 not found",
+      orderId: "o1",
+      context: { shard: 2 },
+    });
+    const back = NotFoundError.fromSerializable(JSON.parse(JSON.stringify(wire)));
+    expect(back).toBeInstanceOf(NotFoundError);
+    expect(back.data).toEqual({ orderId: "o1" });
+    expect(back.id).toBe(error.id);
+    expect(() => NotFoundError.fromSerializable({ ...wire, orderId: 7 })).toThrow();
   });
 });

@@ -486,8 +486,10 @@ function emitErrors(
 }
 
 function moduleOfUse(use: ContractUseRef): ContractModule | undefined {
-  const module = (use as unknown as Record<symbol, unknown>)[CONTRACT_MODULE_SYMBOL];
-  return module as ContractModule | undefined;
+  const module: unknown = Reflect.get(use, CONTRACT_MODULE_SYMBOL);
+  return typeof module === "object" && module !== null && "CONTRACT_ID" in module
+    ? (module as ContractModule)
+    : undefined;
 }
 
 function mergeUse(alias: string, target: ContractUse, extra: ContractUse): ContractUse {
@@ -872,16 +874,17 @@ function withUse(module: Omit<ContractModule, "use">): ContractModule {
   return full;
 }
 
-function defineContract(
+function defineContract<S extends SchemaRegistry, E extends ErrorRegistry, B>(
   kind: ContractKind,
-  registry: Registry,
-  build: (ref: ContractRefHelpers<SchemaRegistry, ErrorRegistry>) => AnyBody,
+  registry: { schemas?: S; errors?: E },
+  build: Builder<S, E, B>,
 ) {
   for (const key of ["exports", "capabilities"]) {
     if (key in registry)
       fail(`contract ${key} must be declared in the callback body, not the registry argument`);
   }
-  const body = build(makeRefHelpers(registry));
+  // The typed body is only needed for inference; emission reads it structurally.
+  const body = build(makeRefHelpers(registry) as ContractRefHelpers<S, E>) as AnyBody;
   const { manifest, rpcRuntime, modules } = emitContract(kind, registry, body);
   const validated = validateContractManifest(manifest);
   if (validated.isErr()) {
@@ -912,11 +915,7 @@ export function defineServiceContract<
   const E extends ErrorRegistry,
   const B extends ServiceContractBody<S, E>,
 >(registry: { schemas?: S; errors?: E }, build: Builder<S, E, B>): DefinedContract<S, E, B> {
-  return defineContract(
-    "service",
-    registry,
-    build as unknown as Builder<SchemaRegistry, ErrorRegistry, AnyBody>,
-  ) as never;
+  return defineContract("service", registry, build) as never;
 }
 
 /** Defines an app contract (a browser or desktop caller acting for a user). */
@@ -924,11 +923,7 @@ export function defineAppContract<const S extends SchemaRegistry, const B extend
   registry: { schemas?: S },
   build: Builder<S, Record<never, never>, B>,
 ): DefinedContract<S, Record<never, never>, B> {
-  return defineContract(
-    "app",
-    registry,
-    build as unknown as Builder<SchemaRegistry, ErrorRegistry, AnyBody>,
-  ) as never;
+  return defineContract("app", registry, build) as never;
 }
 
 /** Defines an agent contract (a CLI or automation caller acting for a user). */
@@ -936,11 +931,7 @@ export function defineAgentContract<const S extends SchemaRegistry, const B exte
   registry: { schemas?: S },
   build: Builder<S, Record<never, never>, B>,
 ): DefinedContract<S, Record<never, never>, B> {
-  return defineContract(
-    "agent",
-    registry,
-    build as unknown as Builder<SchemaRegistry, ErrorRegistry, AnyBody>,
-  ) as never;
+  return defineContract("agent", registry, build) as never;
 }
 
 /** Defines a device contract (a provisioned device that calls services and publishes its own events). */
@@ -948,11 +939,7 @@ export function defineDeviceContract<const S extends SchemaRegistry, const B ext
   registry: { schemas?: S },
   build: Builder<S, Record<never, never>, B>,
 ): DefinedContract<S, Record<never, never>, B> {
-  return defineContract(
-    "device",
-    registry,
-    build as unknown as Builder<SchemaRegistry, ErrorRegistry, AnyBody>,
-  ) as never;
+  return defineContract("device", registry, build) as never;
 }
 
 /** What the manifest cannot say about an RPC: whether it needs authentication, and its error classes. */

@@ -51,7 +51,7 @@ export class Ok<T, E> {
 
   /** Leaves an `Ok` unchanged (only the error type changes). */
   mapErr<F>(_fn: (error: E) => F): Result<T, F> {
-    return this as unknown as Ok<T, F>;
+    return new Ok(this.value);
   }
 
   /** Chains a step that may itself fail: returns `fn(value)`. */
@@ -103,7 +103,7 @@ export class Err<T, E> {
 
   /** Leaves an `Err` unchanged (only the value type changes). */
   map<U>(_fn: (value: T) => U): Result<U, E> {
-    return this as unknown as Err<U, E>;
+    return new Err(this.error);
   }
 
   /** Transforms the error with `fn`. */
@@ -113,7 +113,7 @@ export class Err<T, E> {
 
   /** Short-circuits: `fn` is not called and the `Err` is returned as is. */
   andThen<U, F>(_fn: (value: T) => Result<U, F>): Result<U, E | F> {
-    return this as unknown as Err<U, E | F>;
+    return new Err(this.error);
   }
 
   /** Calls `handlers.err` with the error and returns its result. */

@@ -10,6 +10,8 @@ export default defineConfig({
     alias: {
       "@trellis/result": src("./packages/result/src/index.ts"),
       "@trellis/contracts": src("./packages/contracts/src/index.ts"),
+      "@trellis/runtime/auth": src("./packages/runtime/src/auth/index.ts"),
+      "@trellis/runtime": src("./packages/runtime/src/index.ts"),
       "@trellis/testing": src("./packages/testing/src/index.ts"),
       "@trellis/builtin-contracts": src("./contracts/src/index.ts"),
     },

@@ -1,1 +1,20 @@
-export {};
+/**
+ * `@trellis/runtime`: what services, apps and devices run — RPC, events, feeds, KV and state,
+ * health and telemetry over NATS. Session keys and proofs are in `@trellis/runtime/auth`.
+ *
+ * @module
+ */
+export * from "./auth/caller.js";
+export { ServerClock } from "./auth/clock.js";
+export * from "./connection/connection.js";
+export * from "./errors/decode.js";
+export * from "./errors/errors.js";
+export * from "./headers.js";
+export * from "./rpc/authenticator.js";
+export * from "./rpc/client.js";
+export * from "./rpc/limiter.js";
+export * from "./rpc/server.js";
+export * from "./telemetry/logger.js";
+export * from "./telemetry/metrics.js";
+export * from "./telemetry/tracing.js";
+export * from "./validation/schemas.js";

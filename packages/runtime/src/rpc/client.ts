@@ -8,6 +8,7 @@ import {
   errors as natsErrors,
   headers as natsHeaders,
 } from "@nats-io/transport-node";
+import { type Context, context, trace } from "@opentelemetry/api";
 import { fillSubjectTemplate, type RpcDescriptor } from "@trellis/contracts";
 import { AsyncResult, type BaseError, Result } from "@trellis/result";
 import { ulid } from "ulid";
@@ -95,18 +96,19 @@ export class RpcClient {
       );
     }
     const payload = encoder.encode(JSON.stringify(input));
-    return tracer.startActiveSpan(`rpc.client.${name}`, { kind: SpanKind.CLIENT }, async (span) => {
-      span.setAttributes({ "rpc.system": "nats", "rpc.method": name, "messaging.destination": subject });
-      try {
-        const reply = await this.exchange(subject, payload, options.timeoutMs ?? this.timeoutMs);
-        if (reply.isErr()) return this.finish(name, started, "request_send", Result.err(reply.error));
-        const result = this.decode<TOutput>(reply.value, descriptor, schemas);
-        if (result.isErr()) failSpan(span, result.error);
-        return this.finish(name, started, result.isErr() ? "response" : "ok", result);
-      } finally {
-        span.end();
-      }
-    });
+    const span = tracer.startSpan(`rpc.client.${name}`, { kind: SpanKind.CLIENT });
+    // Inject from the span itself: without a context manager, the "active" context is always the root.
+    const spanContext = trace.setSpan(context.active(), span);
+    span.setAttributes({ "rpc.system": "nats", "rpc.method": name, "messaging.destination": subject });
+    try {
+      const reply = await this.exchange(subject, payload, options.timeoutMs ?? this.timeoutMs, spanContext);
+      if (reply.isErr()) return this.finish(name, started, "request_send", Result.err(reply.error));
+      const result = this.decode<TOutput>(reply.value, descriptor, schemas);
+      if (result.isErr()) failSpan(span, result.error);
+      return this.finish(name, started, result.isErr() ? "response" : "ok", result);
+    } finally {
+      span.end();
+    }
   }
 
   private finish<T>(
@@ -124,7 +126,7 @@ export class RpcClient {
     return result;
   }
 
-  private signedHeaders(subject: string, payload: Uint8Array) {
+  private signedHeaders(subject: string, payload: Uint8Array, traceContext: Context) {
     const iat = this.options.clock.iat();
     const requestId = ulid();
     const proofDigest = sha256(
@@ -135,7 +137,7 @@ export class RpcClient {
     h.set(HEADERS.iat, String(iat));
     h.set(HEADERS.requestId, requestId);
     h.set(HEADERS.proof, signDigest(this.options.seed, proofDigest));
-    injectTraceContext(h);
+    injectTraceContext(h, traceContext);
     return h;
   }
 
@@ -143,13 +145,14 @@ export class RpcClient {
     subject: string,
     payload: Uint8Array,
     timeout: number,
+    traceContext: Context,
   ): Promise<Result<Msg, TransportError>> {
     for (let attempt = 0; ; attempt++) {
       try {
         // Each attempt is a new request: a fresh request id, so the replay cache never refuses a retry.
         const msg = await this.options.nc.request(subject, payload, {
           timeout,
-          headers: this.signedHeaders(subject, payload),
+          headers: this.signedHeaders(subject, payload, traceContext),
         });
         return Result.ok(msg);
       } catch (cause) {

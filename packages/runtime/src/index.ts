@@ -14,6 +14,7 @@ export * from "./rpc/authenticator.js";
 export * from "./rpc/client.js";
 export * from "./rpc/limiter.js";
 export * from "./rpc/server.js";
+export * from "./rpc/signer.js";
 export * from "./telemetry/logger.js";
 export * from "./telemetry/metrics.js";
 export * from "./telemetry/tracing.js";

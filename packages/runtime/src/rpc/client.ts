@@ -13,14 +13,13 @@ import { fillSubjectTemplate, type RpcDescriptor } from "@trellis/contracts";
 import { AsyncResult, type BaseError, Result } from "@trellis/result";
 import { ulid } from "ulid";
 import type { ServerClock } from "../auth/clock.js";
-import { sessionKeyFromSeed, sha256, signDigest } from "../auth/keys.js";
-import { rpcProofInputFromHash } from "../auth/proofs.js";
 import { decodeRemoteError, parseErrorEnvelope } from "../errors/decode.js";
 import { TransportError, ValidationError } from "../errors/errors.js";
 import { HEADERS, STATUS_ERROR } from "../headers.js";
 import type { Metrics } from "../telemetry/metrics.js";
-import { failSpan, injectTraceContext, SpanKind, tracer } from "../telemetry/tracing.js";
+import { failSpan, SpanKind, tracer } from "../telemetry/tracing.js";
 import type { SchemaSet } from "../validation/schemas.js";
+import { RequestSigner } from "./signer.js";
 
 /** Per-call options. */
 export interface RequestOptions {
@@ -54,11 +53,13 @@ function wait(ms: number): Promise<void> {
 /** Sends signed RPC requests. */
 export class RpcClient {
   readonly sessionKey: string;
+  private readonly signer: RequestSigner;
   private readonly timeoutMs: number;
   private readonly retries: number;
 
   constructor(private readonly options: RpcClientOptions) {
-    this.sessionKey = sessionKeyFromSeed(options.seed);
+    this.signer = new RequestSigner(options.seed, options.clock);
+    this.sessionKey = this.signer.sessionKey;
     this.timeoutMs = options.timeoutMs ?? 3000;
     this.retries = options.noResponderRetries ?? 2;
   }
@@ -126,21 +127,6 @@ export class RpcClient {
     return result;
   }
 
-  private signedHeaders(subject: string, payload: Uint8Array, traceContext: Context) {
-    const iat = this.options.clock.iat();
-    const requestId = ulid();
-    const proofDigest = sha256(
-      rpcProofInputFromHash({ sessionKey: this.sessionKey, subject, iat, requestId }, sha256(payload)),
-    );
-    const h = natsHeaders();
-    h.set(HEADERS.sessionKey, this.sessionKey);
-    h.set(HEADERS.iat, String(iat));
-    h.set(HEADERS.requestId, requestId);
-    h.set(HEADERS.proof, signDigest(this.options.seed, proofDigest));
-    injectTraceContext(h, traceContext);
-    return h;
-  }
-
   private async exchange(
     subject: string,
     payload: Uint8Array,
@@ -152,7 +138,7 @@ export class RpcClient {
         // Each attempt is a new request: a fresh request id, so the replay cache never refuses a retry.
         const msg = await this.options.nc.request(subject, payload, {
           timeout,
-          headers: this.signedHeaders(subject, payload, traceContext),
+          headers: this.signer.headers(subject, payload, traceContext),
         });
         return Result.ok(msg);
       } catch (cause) {

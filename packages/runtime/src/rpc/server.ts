@@ -18,7 +18,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { extractTraceContext, failSpan, SpanKind, traceIdOf, tracer } from "../telemetry/tracing.js";
 import type { SchemaSet } from "../validation/schemas.js";
-import { type CallerAuthenticator, SYSTEM_CALLER } from "./authenticator.js";
+import { type AuthenticatedRequest, type CallerAuthenticator, SYSTEM_CALLER } from "./authenticator.js";
 import { ConcurrencyLimiter } from "./limiter.js";
 
 /** What a handler knows about the request. */
@@ -67,6 +67,33 @@ export interface RpcServerOptions {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/**
+ * Authenticates an inbound request from its headers and checks that replies go to the caller's own
+ * inbox (`reply_subject_mismatch` otherwise). Shared by RPCs, feeds and operations.
+ */
+export async function authenticateInbound(
+  msg: Msg,
+  requiredCapabilities: readonly string[],
+  authenticator: CallerAuthenticator,
+): Promise<Result<AuthenticatedRequest, AuthError>> {
+  const h = msg.headers;
+  const auth = await authenticator.authenticate({
+    subject: msg.subject,
+    payload: msg.data,
+    sessionKey: h?.get(HEADERS.sessionKey) || undefined,
+    proof: h?.get(HEADERS.proof) || undefined,
+    iat: h?.get(HEADERS.iat) || undefined,
+    requestId: h?.get(HEADERS.requestId) || undefined,
+    requiredCapabilities,
+  });
+  if (auth.isErr()) return auth;
+  const { inboxPrefix } = auth.value;
+  if (!msg.reply?.startsWith(`${inboxPrefix}.`)) {
+    return Result.err(new AuthError("reply_subject_mismatch", `Replies must go to '${inboxPrefix}.*'`));
+  }
+  return auth;
+}
 
 /** Serves the owned RPC methods of one contract. */
 export class RpcServer {
@@ -184,16 +211,7 @@ export class RpcServer {
     }
     let context: RpcContext = { caller: SYSTEM_CALLER, subject: msg.subject, method };
     if (descriptor.authRequired) {
-      const h = msg.headers;
-      const auth = await authenticator.authenticate({
-        subject: msg.subject,
-        payload: msg.data,
-        sessionKey: h?.get(HEADERS.sessionKey) || undefined,
-        proof: h?.get(HEADERS.proof) || undefined,
-        iat: h?.get(HEADERS.iat) || undefined,
-        requestId: h?.get(HEADERS.requestId) || undefined,
-        requiredCapabilities: descriptor.callerCapabilities,
-      });
+      const auth = await authenticateInbound(msg, descriptor.callerCapabilities, authenticator);
       if (auth.isErr()) {
         metrics?.error({
           type: "AuthError",
@@ -205,10 +223,7 @@ export class RpcServer {
         });
         return Result.err(auth.error);
       }
-      const { caller, sessionKey, inboxPrefix, requestId } = auth.value;
-      if (!msg.reply?.startsWith(`${inboxPrefix}.`)) {
-        return Result.err(new AuthError("reply_subject_mismatch", `Replies must go to '${inboxPrefix}.*'`));
-      }
+      const { caller, sessionKey, requestId } = auth.value;
       context = { caller, sessionKey, requestId, subject: msg.subject, method };
       meta.span.setAttribute("auth.caller.type", caller.type);
     }

@@ -103,7 +103,10 @@ export class RpcClient {
     span.setAttributes({ "rpc.system": "nats", "rpc.method": name, "messaging.destination": subject });
     try {
       const reply = await this.exchange(subject, payload, options.timeoutMs ?? this.timeoutMs, spanContext);
-      if (reply.isErr()) return this.finish(name, started, "request_send", Result.err(reply.error));
+      if (reply.isErr()) {
+        failSpan(span, reply.error);
+        return this.finish(name, started, "request_send", Result.err(reply.error));
+      }
       const result = this.decode<TOutput>(reply.value, descriptor, schemas);
       if (result.isErr()) failSpan(span, result.error);
       return this.finish(name, started, result.isErr() ? "response" : "ok", result);

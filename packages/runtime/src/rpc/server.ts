@@ -9,6 +9,7 @@ import {
   headers as natsHeaders,
   type Subscription,
 } from "@nats-io/transport-node";
+import { type Context, context as otelContext, type Span, trace } from "@opentelemetry/api";
 import type { ContractModule, RpcDescriptor } from "@trellis/contracts";
 import { type BaseError, Result, UnexpectedError } from "@trellis/result";
 import type { Caller } from "../auth/caller.js";
@@ -156,7 +157,13 @@ export class RpcServer {
     span.setAttributes({ "rpc.system": "nats", "rpc.method": method, "messaging.destination": msg.subject });
     const traceId = traceIdOf(span, msg.headers);
     const requestId = msg.headers?.get(HEADERS.requestId) || undefined;
-    const result = await this.run(method, descriptor, msg, handler, extra, { traceId, requestId, span });
+    const spanContext = trace.setSpan(parent, span);
+    const result = await this.run(method, descriptor, msg, handler, extra, {
+      traceId,
+      requestId,
+      span,
+      spanContext,
+    });
     if (result.isErr()) failSpan(span, result.error);
     this.respond(
       msg,
@@ -181,7 +188,8 @@ export class RpcServer {
     meta: {
       traceId?: string;
       requestId?: string;
-      span: { setAttribute(key: string, value: string): unknown };
+      span: Span;
+      spanContext: Context;
     },
   ): Promise<Result<unknown, BaseError>> {
     const { schemas, authenticator, logger, metrics } = this.options;
@@ -230,7 +238,10 @@ export class RpcServer {
     if (meta.traceId) context.traceId = meta.traceId;
     let result: Result<unknown, BaseError>;
     try {
-      result = await handler({ ...extra, input: parsed.value, context });
+      // Run the handler inside the server span so its outbound calls continue this trace.
+      result = await otelContext.with(meta.spanContext, () =>
+        handler({ ...extra, input: parsed.value, context }),
+      );
     } catch (cause) {
       logger.error({ err: cause, method }, "Handler threw unexpectedly.");
       metrics?.error({

@@ -41,12 +41,13 @@ export function extractTraceContext(headers: MsgHdrs | undefined): Context {
   return propagation.extract(context.active(), headers, getter);
 }
 
-/** The trace id of a valid W3C `traceparent` value (version ≠ ff, non-zero ids, four parts). */
+/** The trace id of a valid W3C `traceparent` value (version ≠ ff, non-zero ids, hex flags, four parts). */
 export function traceIdFromTraceparent(value: string | undefined): string | undefined {
   if (!value) return undefined;
   const parts = value.split("-");
   if (parts.length !== 4) return undefined;
-  const [version, traceId, parentId] = parts as [string, string, string, string];
+  const [version, traceId, parentId, flags] = parts as [string, string, string, string];
+  if (!/^[0-9a-f]{2}$/.test(flags)) return undefined;
   if (!/^[0-9a-f]{2}$/.test(version) || version === "ff") return undefined;
   if (!/^[0-9a-f]{32}$/.test(traceId) || /^0+$/.test(traceId)) return undefined;
   if (!/^[0-9a-f]{16}$/.test(parentId) || /^0+$/.test(parentId)) return undefined;

@@ -9,6 +9,7 @@ export { ServerClock } from "./auth/clock.js";
 export * from "./connection/connection.js";
 export * from "./errors/decode.js";
 export * from "./errors/errors.js";
+export * from "./events/index.js";
 export * from "./facade/naming.js";
 export * from "./headers.js";
 export * from "./health/index.js";

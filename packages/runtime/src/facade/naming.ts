@@ -39,8 +39,9 @@ export function buildFacade<T>(keys: Iterable<string>, make: (key: string) => T)
       facade[leaf] = make(key);
       continue;
     }
-    const bucket = (facade[group] ??= {}) as Record<string, unknown>;
+    const bucket = (facade[group] ?? {}) as Record<string, unknown>;
     bucket[leaf] = make(key);
+    facade[group] = bucket;
   }
   return facade;
 }

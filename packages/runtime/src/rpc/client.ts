@@ -2,16 +2,10 @@
  * The RPC client (runtime spec §1.1): validate and encode the input, fill the subject, sign the
  * request, send it with no-responder retries, then decode the reply into the output or a typed error.
  */
-import {
-  type Msg,
-  type NatsConnection,
-  errors as natsErrors,
-  headers as natsHeaders,
-} from "@nats-io/transport-node";
+import { type Msg, type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { type Context, context, trace } from "@opentelemetry/api";
 import { fillSubjectTemplate, type RpcDescriptor } from "@trellis/contracts";
 import { AsyncResult, type BaseError, Result } from "@trellis/result";
-import { ulid } from "ulid";
 import type { ServerClock } from "../auth/clock.js";
 import { decodeRemoteError, parseErrorEnvelope } from "../errors/decode.js";
 import { TransportError, ValidationError } from "../errors/errors.js";

@@ -177,6 +177,8 @@ export interface ContractModule<
   readonly CONTRACT_DIGEST: string;
   /** Runtime descriptors of owned and used surfaces. */
   readonly API: ContractApi<TOwned, TUsed>;
+  /** The modules this contract uses, by `uses` alias (their schemas validate used surfaces). */
+  readonly DEPENDENCIES?: Readonly<Record<string, AnyContractModule>>;
   /** Declares a dependency on this contract; unknown keys are refused. */
   use<const TSelection extends UseSelection<TOwned>>(
     selection: TSelection,

@@ -904,6 +904,7 @@ function defineContract<S extends SchemaRegistry, E extends ErrorRegistry, B>(
     CONTRACT,
     CONTRACT_DIGEST: digestContractManifest(CONTRACT),
     API: { owned, used, trellis } as ContractModule["API"],
+    DEPENDENCIES: Object.fromEntries(modules),
   });
 }
 

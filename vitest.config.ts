@@ -12,6 +12,7 @@ export default defineConfig({
       "@trellis/contracts": src("./packages/contracts/src/index.ts"),
       "@trellis/runtime/auth": src("./packages/runtime/src/auth/index.ts"),
       "@trellis/runtime": src("./packages/runtime/src/index.ts"),
+      "@trellis/control-plane": src("./packages/control-plane/src/index.ts"),
       "@trellis/testing": src("./packages/testing/src/index.ts"),
       "@trellis/builtin-contracts": src("./contracts/src/index.ts"),
     },

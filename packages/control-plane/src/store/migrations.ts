@@ -1,0 +1,160 @@
+/**
+ * Versioned schema migrations of the control-plane database (auth spec §4). Append new migrations
+ * with the next version; never edit a released one. Each runs in its own transaction and is recorded
+ * in `schema_migrations`.
+ */
+
+/** One schema migration. */
+export interface Migration {
+  /** 1, 2, 3, ... without gaps. */
+  readonly version: number;
+  /** Short stable name, recorded next to the version. */
+  readonly name: string;
+  /** SQL run in one transaction. */
+  readonly sql: string;
+}
+
+const AUTH_CORE = `
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  email TEXT,
+  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+  capabilities TEXT NOT NULL DEFAULT '[]',
+  capability_groups TEXT NOT NULL DEFAULT '[]',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX users_email ON users (email COLLATE NOCASE);
+CREATE INDEX users_created ON users (created_at, user_id);
+
+CREATE TABLE user_identities (
+  id TEXT PRIMARY KEY,
+  identity_id TEXT NOT NULL UNIQUE,
+  user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+  provider TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  display_name TEXT,
+  email TEXT,
+  email_verified INTEGER NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1)),
+  linked_at TEXT NOT NULL,
+  last_login_at TEXT,
+  UNIQUE (provider, subject)
+);
+CREATE INDEX user_identities_user ON user_identities (user_id);
+CREATE UNIQUE INDEX user_identities_one_local ON user_identities (user_id) WHERE provider = 'local';
+
+CREATE TABLE local_credentials (
+  id TEXT PRIMARY KEY,
+  identity_id TEXT NOT NULL UNIQUE REFERENCES user_identities (identity_id) ON DELETE CASCADE,
+  password_hash TEXT NOT NULL,
+  password_algorithm TEXT NOT NULL,
+  password_params TEXT NOT NULL,
+  password_set_at TEXT NOT NULL,
+  must_change_password INTEGER NOT NULL DEFAULT 0 CHECK (must_change_password IN (0, 1)),
+  failed_login_count INTEGER NOT NULL DEFAULT 0,
+  locked_until TEXT
+);
+
+CREATE TABLE account_flows (
+  id TEXT PRIMARY KEY,
+  flow_id_hash TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('admin_bootstrap', 'identity_link', 'local_password_reset')),
+  target_user_id TEXT REFERENCES users (user_id) ON DELETE CASCADE,
+  target_identity_id TEXT,
+  target_local_username TEXT,
+  created_by_user_id TEXT,
+  allowed_providers TEXT,
+  capabilities TEXT,
+  profile_hint TEXT,
+  return_to TEXT,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  consumed_at TEXT
+);
+CREATE INDEX account_flows_target_user ON account_flows (target_user_id);
+CREATE INDEX account_flows_expires ON account_flows (expires_at);
+
+CREATE TABLE capability_groups (
+  id TEXT PRIMARY KEY,
+  group_key TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  capabilities TEXT NOT NULL DEFAULT '[]',
+  included_groups TEXT NOT NULL DEFAULT '[]',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+
+CREATE TABLE identity_authorities (
+  id TEXT PRIMARY KEY,
+  identity_authority_id TEXT NOT NULL UNIQUE,
+  user_trellis_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+  origin TEXT NOT NULL,
+  external_id TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (user_trellis_id, origin, external_id)
+);
+
+CREATE TABLE identity_grants (
+  id TEXT PRIMARY KEY,
+  identity_grant_id TEXT NOT NULL UNIQUE,
+  identity_authority_id TEXT NOT NULL REFERENCES identity_authorities (identity_authority_id) ON DELETE CASCADE,
+  user_trellis_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+  origin TEXT NOT NULL,
+  external_id TEXT NOT NULL,
+  identity_anchor_kind TEXT NOT NULL CHECK (identity_anchor_kind IN ('web', 'cli', 'native', 'device-user')),
+  identity_anchor TEXT NOT NULL,
+  evidence_contract_digest TEXT NOT NULL,
+  contract_id TEXT NOT NULL,
+  participant_kind TEXT NOT NULL,
+  answer TEXT NOT NULL CHECK (answer IN ('approved', 'denied')),
+  answered_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  approval_evidence TEXT NOT NULL,
+  publish_subjects TEXT NOT NULL DEFAULT '[]',
+  subscribe_subjects TEXT NOT NULL DEFAULT '[]',
+  UNIQUE (user_trellis_id, identity_anchor_kind, identity_anchor)
+);
+CREATE INDEX identity_grants_authority ON identity_grants (identity_authority_id);
+
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  session_key TEXT NOT NULL UNIQUE,
+  trellis_id TEXT NOT NULL,
+  type TEXT NOT NULL CHECK (type IN ('user', 'service', 'device')),
+  origin TEXT,
+  external_id TEXT,
+  identity_grant_id TEXT,
+  contract_digest TEXT,
+  contract_id TEXT,
+  participant_kind TEXT,
+  instance_id TEXT,
+  deployment_id TEXT,
+  instance_key TEXT,
+  public_identity_key TEXT,
+  created_at TEXT NOT NULL,
+  last_auth TEXT NOT NULL,
+  revoked_at TEXT,
+  session TEXT NOT NULL
+);
+CREATE INDEX sessions_principal ON sessions (type, trellis_id);
+CREATE INDEX sessions_grant ON sessions (identity_grant_id);
+CREATE INDEX sessions_last_auth ON sessions (last_auth);
+
+CREATE TABLE contracts (
+  id TEXT PRIMARY KEY,
+  digest TEXT NOT NULL UNIQUE,
+  contract_id TEXT NOT NULL,
+  display_name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  manifest TEXT NOT NULL,
+  installed_at TEXT NOT NULL
+);
+CREATE INDEX contracts_contract_id ON contracts (contract_id);
+`;
+
+/** All migrations, in order. */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: "auth_core", sql: AUTH_CORE }];

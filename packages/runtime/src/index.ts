@@ -11,6 +11,7 @@ export * from "./errors/decode.js";
 export * from "./errors/errors.js";
 export * from "./events/index.js";
 export * from "./facade/client.js";
+export * from "./facade/connect.js";
 export * from "./facade/naming.js";
 export * from "./facade/service.js";
 export * from "./facade/surfaces.js";

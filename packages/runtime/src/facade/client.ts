@@ -22,6 +22,7 @@ import { type RequestOptions, RpcClient } from "../rpc/client.js";
 import { RequestSigner } from "../rpc/signer.js";
 import { type Logger, type LoggerOption, resolveLogger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
+import { type ConnectClientOptions, connectClient } from "./connect.js";
 import { buildFacade, type Grouped } from "./naming.js";
 import { SurfaceSchemas } from "./surfaces.js";
 
@@ -136,6 +137,13 @@ export class TrellisClient<M extends AnyContractModule> implements TrellisClient
     this.feed = buildFacade(Object.keys(feeds), (key) =>
       this.feedCall(key, feeds[key] as FeedDescriptor),
     ) as this["feed"];
+  }
+
+  /** Signs in through the control plane when needed and connects through the auth callout. */
+  static connect<M extends AnyContractModule>(
+    options: ConnectClientOptions<M>,
+  ): Promise<TrellisClient<M> & { sessionKeySeed: string }> {
+    return connectClient(options);
   }
 
   /** A typed client of `contract` over an open connection. */

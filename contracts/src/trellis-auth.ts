@@ -1,13 +1,804 @@
 /**
- * `trellis.auth@v1`, loaded from the Trellis 0.10 reference manifest (a verbatim copy of
- * `conformance/reference-manifests/trellis.auth@v1.json`).
+ * `trellis.auth@v1`: the platform's authentication and authorization API — the caller's own session,
+ * request validation for services, user accounts, capabilities and capability groups, identity
+ * grants, live connections and the auth lifecycle events.
  *
- * This is a stand-in used until the auth contract is authored in TypeScript with the same helpers as
- * the other builtin contracts; it lets those contracts declare their dependency on auth RPCs today.
- * Its `API.used` view is empty because a manifest alone does not carry its dependencies' modules.
+ * This module declares the surfaces the control plane serves today; deployments, service
+ * instances, devices, portals and the other reference surfaces are added as they are implemented.
  */
-import { contractModuleFromManifest, parseContractManifest } from "@trellis/contracts";
-import json from "./reference/trellis.auth@v1.json" with { type: "json" };
+import { defineServiceContract } from "@trellis/contracts";
+import { z } from "zod";
+import { HealthCheckResult } from "./trellis-health.js";
 
-/** The `trellis.auth@v1` contract module (Trellis 0.10 reference manifest). */
-export const trellisAuth = contractModuleFromManifest(parseContractManifest(json));
+const NonEmpty = z.string().min(1);
+const Timestamp = z.iso.datetime({ offset: true });
+/** A base64url digest (of a contract manifest). */
+const Digest = z.string().regex(/^[A-Za-z0-9_-]+$/);
+const NonNegativeInt = z.int().min(0);
+const Capabilities = z.array(z.string());
+
+/** Paging fields of list requests: `limit` is 0..500. */
+const PageRequest = { offset: NonNegativeInt.optional(), limit: z.int().min(0).max(500) };
+/** Paging fields of list responses; `nextOffset` is present when more entries follow. */
+const PageResponse = {
+  count: NonNegativeInt,
+  offset: NonNegativeInt,
+  limit: NonNegativeInt,
+  nextOffset: NonNegativeInt.optional(),
+};
+
+/** `{ success }`, the answer of commands that report nothing else. */
+const Success = z.object({ success: z.boolean() });
+
+/** Participant kinds acting for a user. */
+const UserParticipantKind = z.enum(["app", "agent"]);
+
+/** The provider identity a user signed in with. */
+const Identity = z.object({ identityId: NonEmpty, provider: NonEmpty, subject: NonEmpty });
+
+/** A user caller as services see it. */
+const UserCaller = z.object({
+  type: z.literal("user"),
+  participantKind: UserParticipantKind,
+  userId: NonEmpty,
+  identity: Identity,
+  active: z.boolean(),
+  name: z.string(),
+  email: z.string(),
+  image: z.string().optional(),
+  /** Capabilities delegated to the session. */
+  capabilities: Capabilities,
+  /** When the session last authenticated. */
+  lastAuth: Timestamp,
+});
+
+/** A service caller. */
+const ServiceCaller = z.object({
+  type: z.literal("service"),
+  id: z.string(),
+  name: z.string(),
+  active: z.boolean(),
+  capabilities: Capabilities,
+});
+
+/** A device caller. */
+const DeviceCaller = z.object({
+  type: z.literal("device"),
+  deviceId: NonEmpty,
+  /** The device deployment id up to its first `.`. */
+  deviceType: NonEmpty,
+  runtimePublicKey: NonEmpty,
+  deploymentId: NonEmpty,
+  active: z.boolean(),
+  capabilities: Capabilities,
+});
+
+/** The `header` every event carries (added by the publisher). */
+const EventHeader = z.object({ id: z.string(), time: Timestamp });
+
+// ---------------------------------------------------------------------------------------------
+// Auth.Sessions.*
+
+export const AuthSessionsMeRequest = z.object({});
+export const AuthSessionsMeResponse = z.object({
+  participantKind: z.enum(["app", "agent", "device", "service"]),
+  user: z
+    .object({
+      userId: NonEmpty,
+      active: z.boolean(),
+      name: z.string(),
+      email: z.string(),
+      image: z.string().optional(),
+      capabilities: Capabilities,
+      identity: Identity,
+      lastLogin: Timestamp.optional(),
+    })
+    .nullable(),
+  device: DeviceCaller.nullable(),
+  service: ServiceCaller.nullable(),
+});
+
+/** Logging out takes no arguments; anything sent is ignored. */
+export const AuthSessionsLogoutRequest = z.looseObject({});
+export const AuthSessionsLogoutResponse = z.strictObject({ success: z.boolean() });
+
+/** A user principal in session and connection listings. */
+const UserPrincipalSummary = z.object({
+  type: z.literal("user"),
+  userId: z.string(),
+  identity: z.object({ identityId: z.string(), provider: z.string(), subject: z.string() }),
+  name: z.string(),
+});
+/** A device principal in session and connection listings. */
+const DevicePrincipalSummary = z.object({
+  type: z.literal("device"),
+  deviceId: z.string(),
+  deviceType: z.string(),
+  runtimePublicKey: z.string(),
+  deploymentId: z.string(),
+});
+/** A service principal in session and connection listings. */
+const ServicePrincipalSummary = z.object({
+  type: z.literal("service"),
+  id: z.string(),
+  name: z.string(),
+  instanceId: z.string(),
+  deploymentId: z.string(),
+});
+
+/** Fields every session entry has. */
+const SessionEntryBase = {
+  /** `<sessionKey>.b64_<base64url(principal id)>`. */
+  key: z.string(),
+  sessionKey: z.string(),
+  createdAt: z.string(),
+  lastAuth: z.string(),
+};
+const userSessionEntry = <K extends "app" | "agent">(kind: K) =>
+  z.object({
+    ...SessionEntryBase,
+    participantKind: z.literal(kind),
+    principal: UserPrincipalSummary,
+    contractId: z.string(),
+    contractDisplayName: z.string(),
+  });
+
+export const AuthSessionsListRequest = z.object({
+  ...PageRequest,
+  /** Only the sessions of this user id. */
+  user: z.string().optional(),
+});
+export const AuthSessionsListResponse = z.object({
+  entries: z.array(
+    z.union([
+      userSessionEntry("app"),
+      userSessionEntry("agent"),
+      z.object({
+        ...SessionEntryBase,
+        participantKind: z.literal("device"),
+        principal: DevicePrincipalSummary,
+        contractId: z.string(),
+        contractDisplayName: z.string().optional(),
+      }),
+      z.object({
+        ...SessionEntryBase,
+        participantKind: z.literal("service"),
+        principal: ServicePrincipalSummary,
+      }),
+    ]),
+  ),
+  ...PageResponse,
+});
+
+export const AuthSessionsRevokeRequest = z.object({ sessionKey: z.string() });
+export const AuthSessionsRevokeResponse = Success;
+
+// ---------------------------------------------------------------------------------------------
+// Auth.Requests.Validate
+
+export const AuthRequestsValidateRequest = z.object({
+  /** The caller's session key (`session-key` header). */
+  sessionKey: NonEmpty,
+  /** The caller's proof (`proof` header). */
+  proof: NonEmpty,
+  /** The subject the request arrived on. */
+  subject: NonEmpty,
+  /** base64url SHA-256 of the raw request body. */
+  payloadHash: NonEmpty,
+  /** `iat` header, unix seconds. */
+  iat: z.int(),
+  /** `request-id` header. */
+  requestId: NonEmpty,
+  /** Capabilities the surface requires (all of them). */
+  capabilities: z.array(NonEmpty).optional(),
+});
+export const AuthRequestsValidateResponse = z.object({
+  allowed: z.boolean(),
+  /** The inbox prefix replies to this caller must start with. */
+  inboxPrefix: z.string(),
+  caller: z.union([UserCaller, ServiceCaller, DeviceCaller]),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Auth.Users.*
+
+/** A provider identity linked to an account. */
+const UserIdentityView = z.object({
+  identityId: NonEmpty,
+  provider: NonEmpty,
+  subject: NonEmpty,
+  displayName: NonEmpty.nullable(),
+  email: NonEmpty.nullable(),
+  emailVerified: z.boolean(),
+  linkedAt: Timestamp,
+  lastLoginAt: Timestamp.nullable(),
+});
+
+/** A Trellis account with its direct capabilities, groups and identities. */
+const UserView = z.object({
+  userId: NonEmpty,
+  active: z.boolean(),
+  name: z.string().optional(),
+  email: z.string().optional(),
+  capabilities: Capabilities,
+  capabilityGroups: z.array(z.string()),
+  identities: z.array(UserIdentityView),
+});
+
+export const AuthUsersListRequest = z.object({ ...PageRequest });
+export const AuthUsersListResponse = z.object({ entries: z.array(UserView), ...PageResponse });
+export const AuthUsersGetRequest = z.object({ userId: NonEmpty });
+export const AuthUsersGetResponse = z.object({ user: UserView });
+export const AuthUsersCreateRequest = z.object({
+  name: NonEmpty.optional(),
+  email: NonEmpty.optional(),
+  /** Reserves a local username for the account; its password is set through a reset flow. */
+  username: NonEmpty.optional(),
+  active: z.boolean().optional(),
+  capabilities: z.array(NonEmpty).optional(),
+  capabilityGroups: z.array(NonEmpty).optional(),
+});
+export const AuthUsersCreateResponse = z.object({ user: UserView });
+export const AuthUsersUpdateRequest = z.object({
+  userId: NonEmpty,
+  name: z.string().optional(),
+  /** An empty string clears the email. */
+  email: z.string().optional(),
+  active: z.boolean().optional(),
+  capabilities: z.array(z.string()).optional(),
+  capabilityGroups: z.array(NonEmpty).optional(),
+});
+export const AuthUsersUpdateResponse = Success;
+
+export const AuthUsersPasswordChangeRequest = z.object({ currentPassword: NonEmpty, newPassword: NonEmpty });
+export const AuthUsersPasswordChangeResponse = Success;
+export const AuthUsersPasswordResetCreateRequest = z.object({
+  userId: NonEmpty,
+  /** Lifetime of the link, 60 s to 30 days (default 24 h). */
+  expiresInSeconds: z.int().min(60).max(2_592_000).optional(),
+});
+/** A one-time account link to hand to the user. */
+export const AuthUsersAccountFlowCreateResponse = z.object({
+  flowId: NonEmpty,
+  url: NonEmpty,
+  expiresAt: Timestamp,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Auth.Capabilities.*, Auth.CapabilityGroups.*
+
+export const AuthCapabilitiesListRequest = z.object({ ...PageRequest });
+export const AuthCapabilitiesListResponse = z.object({
+  entries: z.array(
+    z.object({
+      /** Global key: `admin`, `service` or `<namespace>::<local>`. */
+      key: NonEmpty,
+      displayName: NonEmpty,
+      description: NonEmpty,
+      consequence: NonEmpty.optional(),
+      source: z.enum(["platform", "contract"]),
+      contractId: NonEmpty.optional(),
+      contractDigest: Digest.optional(),
+      contractDisplayName: NonEmpty.optional(),
+      deploymentId: NonEmpty.optional(),
+      direction: z.enum(["creates", "given"]).optional(),
+    }),
+  ),
+  ...PageResponse,
+});
+
+/** A named, reusable set of capabilities that may include other groups. */
+const CapabilityGroupView = z.object({
+  groupKey: NonEmpty,
+  displayName: NonEmpty,
+  description: NonEmpty,
+  capabilities: z.array(NonEmpty),
+  includedGroups: z.array(NonEmpty),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+export const AuthCapabilityGroupsListRequest = z.object({ ...PageRequest });
+export const AuthCapabilityGroupsListResponse = z.object({
+  entries: z.array(CapabilityGroupView),
+  ...PageResponse,
+});
+export const AuthCapabilityGroupsGetRequest = z.object({ groupKey: NonEmpty });
+export const AuthCapabilityGroupsGetResponse = z.object({ group: CapabilityGroupView });
+export const AuthCapabilityGroupsPutRequest = z.object({
+  groupKey: NonEmpty,
+  displayName: NonEmpty,
+  description: NonEmpty,
+  capabilities: z.array(NonEmpty).optional(),
+  includedGroups: z.array(NonEmpty).optional(),
+});
+export const AuthCapabilityGroupsPutResponse = z.object({ group: CapabilityGroupView });
+export const AuthCapabilityGroupsDeleteRequest = z.object({ groupKey: NonEmpty });
+export const AuthCapabilityGroupsDeleteResponse = Success;
+
+// ---------------------------------------------------------------------------------------------
+// Auth.IdentityGrants.*
+
+/** What a grant is keyed by: a web app at an origin, or a session key of a CLI/native/device user. */
+const IdentityAnchor = z.union([
+  z.object({ kind: z.literal("web"), contractId: NonEmpty, origin: NonEmpty }),
+  z.object({ kind: z.literal("cli"), contractId: NonEmpty, sessionPublicKey: NonEmpty }),
+  z.object({ kind: z.literal("native"), contractId: NonEmpty, sessionPublicKey: NonEmpty }),
+  z.object({ kind: z.literal("device-user"), contractId: NonEmpty, devicePublicKey: NonEmpty }),
+]);
+
+export const AuthIdentityGrantsListRequest = z.object({
+  ...PageRequest,
+  /** Another user's id (administrators only). */
+  user: NonEmpty.optional(),
+});
+export const AuthIdentityGrantsListResponse = z.object({
+  entries: z.array(
+    z.object({
+      identityGrantId: NonEmpty,
+      identityAnchor: IdentityAnchor,
+      contractEvidence: z.object({ contractDigest: Digest, contractId: NonEmpty }),
+      displayName: NonEmpty,
+      description: NonEmpty,
+      participantKind: UserParticipantKind,
+      capabilities: Capabilities,
+      grantedAt: Timestamp,
+      updatedAt: Timestamp,
+    }),
+  ),
+  ...PageResponse,
+});
+export const AuthIdentityGrantsRevokeRequest = z.object({
+  identityGrantId: NonEmpty,
+  /** Another user's id (administrators only). */
+  user: NonEmpty.optional(),
+});
+export const AuthIdentityGrantsRevokeResponse = Success;
+
+// ---------------------------------------------------------------------------------------------
+// Auth.Connections.*
+
+/** Fields every connection entry has. */
+const ConnectionEntryBase = {
+  /** `<sessionKey>.b64_<base64url(principal id)>.<userNkey>`. */
+  key: z.string(),
+  userNkey: z.string(),
+  sessionKey: z.string(),
+  serverId: z.string(),
+  clientId: z.number(),
+  connectedAt: z.string(),
+};
+const userConnectionEntry = <K extends "app" | "agent">(kind: K) =>
+  z.object({
+    ...ConnectionEntryBase,
+    participantKind: z.literal(kind),
+    principal: UserPrincipalSummary,
+    contractId: z.string(),
+    contractDisplayName: z.string(),
+  });
+
+export const AuthConnectionsListRequest = z.object({
+  ...PageRequest,
+  sessionKey: z.string().optional(),
+  /** Only the connections of this user id. */
+  user: z.string().optional(),
+});
+export const AuthConnectionsListResponse = z.object({
+  entries: z.array(
+    z.union([
+      userConnectionEntry("app"),
+      userConnectionEntry("agent"),
+      z.object({
+        ...ConnectionEntryBase,
+        participantKind: z.literal("device"),
+        principal: DevicePrincipalSummary,
+        contractId: z.string(),
+        contractDisplayName: z.string().optional(),
+      }),
+      z.object({
+        ...ConnectionEntryBase,
+        participantKind: z.literal("service"),
+        principal: ServicePrincipalSummary,
+      }),
+    ]),
+  ),
+  ...PageResponse,
+});
+export const AuthConnectionsKickRequest = z.object({ userNkey: z.string() });
+export const AuthConnectionsKickResponse = Success;
+
+// ---------------------------------------------------------------------------------------------
+// Auth.Health
+
+export const HealthRequest = z.object({});
+export const HealthResponse = z.object({
+  status: z.enum(["healthy", "unhealthy", "degraded"]),
+  service: z.string(),
+  timestamp: Timestamp,
+  checks: z.array(HealthCheckResult),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+export const AuthConnectionsOpenedEvent = z.object({
+  header: EventHeader,
+  origin: z.string(),
+  id: z.string(),
+  sessionKey: z.string(),
+  userNkey: z.string(),
+});
+export const AuthConnectionsClosedEvent = AuthConnectionsOpenedEvent;
+export const AuthConnectionsKickedEvent = z.object({
+  header: EventHeader,
+  origin: z.string(),
+  id: z.string(),
+  userNkey: z.string(),
+  /** Who asked for the kick (a user id). */
+  kickedBy: z.string(),
+});
+export const AuthSessionsRevokedEvent = z.object({
+  header: EventHeader,
+  origin: z.string(),
+  id: z.string(),
+  sessionKey: z.string(),
+  /** Who revoked the session (a user id). */
+  revokedBy: z.string(),
+});
+
+const RPC_ERRORS = ["AuthError", "UnexpectedError", "ValidationError"] as const;
+
+/** The `trellis.auth@v1` contract module. */
+export const trellisAuth = defineServiceContract(
+  {
+    schemas: {
+      AuthSessionsMeRequest,
+      AuthSessionsMeResponse,
+      AuthSessionsLogoutRequest,
+      AuthSessionsLogoutResponse,
+      AuthSessionsListRequest,
+      AuthSessionsListResponse,
+      AuthSessionsRevokeRequest,
+      AuthSessionsRevokeResponse,
+      AuthRequestsValidateRequest,
+      AuthRequestsValidateResponse,
+      AuthUsersListRequest,
+      AuthUsersListResponse,
+      AuthUsersGetRequest,
+      AuthUsersGetResponse,
+      AuthUsersCreateRequest,
+      AuthUsersCreateResponse,
+      AuthUsersUpdateRequest,
+      AuthUsersUpdateResponse,
+      AuthUsersPasswordChangeRequest,
+      AuthUsersPasswordChangeResponse,
+      AuthUsersPasswordResetCreateRequest,
+      AuthUsersAccountFlowCreateResponse,
+      AuthCapabilitiesListRequest,
+      AuthCapabilitiesListResponse,
+      AuthCapabilityGroupsListRequest,
+      AuthCapabilityGroupsListResponse,
+      AuthCapabilityGroupsGetRequest,
+      AuthCapabilityGroupsGetResponse,
+      AuthCapabilityGroupsPutRequest,
+      AuthCapabilityGroupsPutResponse,
+      AuthCapabilityGroupsDeleteRequest,
+      AuthCapabilityGroupsDeleteResponse,
+      AuthIdentityGrantsListRequest,
+      AuthIdentityGrantsListResponse,
+      AuthIdentityGrantsRevokeRequest,
+      AuthIdentityGrantsRevokeResponse,
+      AuthConnectionsListRequest,
+      AuthConnectionsListResponse,
+      AuthConnectionsKickRequest,
+      AuthConnectionsKickResponse,
+      HealthRequest,
+      HealthResponse,
+      AuthConnectionsOpenedEvent,
+      AuthConnectionsClosedEvent,
+      AuthConnectionsKickedEvent,
+      AuthSessionsRevokedEvent,
+    },
+    // Only builtin error types; an explicit empty registry keeps the error type names literal.
+    errors: {},
+  },
+  (ref) => ({
+    id: "trellis.auth@v1",
+    displayName: "Trellis Auth",
+    description: "Provide Trellis authentication, session, deployment, instance, and admin RPCs.",
+    docs: {
+      summary: "Authentication and authorization APIs.",
+      markdown:
+        "Answers who a caller is and what it may do: the caller's own session, request validation for " +
+        "services, user accounts, capabilities and capability groups, identity grants and live " +
+        "connections, plus events about connections and revoked sessions.",
+    },
+    capabilities: {
+      "device.review": {
+        displayName: "Review device activations",
+        description: "See pending device activation requests and approve or reject them.",
+      },
+      "events.auth": {
+        displayName: "Auth lifecycle events",
+        description: "Publish or subscribe to the events about connections and revoked sessions.",
+      },
+    },
+    rpc: {
+      "Auth.Sessions.Me": {
+        version: "v1",
+        input: ref.schema("AuthSessionsMeRequest"),
+        output: ref.schema("AuthSessionsMeResponse"),
+        capabilities: { call: [] },
+        errors: ["AuthError", "UnexpectedError"],
+        docs: {
+          summary: "Describe the caller's session.",
+          markdown: "Returns who the calling session belongs to and the capabilities it was granted.",
+        },
+      },
+      "Auth.Sessions.Logout": {
+        version: "v1",
+        input: ref.schema("AuthSessionsLogoutRequest"),
+        output: ref.schema("AuthSessionsLogoutResponse"),
+        capabilities: { call: [] },
+        errors: ["AuthError", "UnexpectedError"],
+        docs: {
+          summary: "End the caller's session.",
+          markdown: "Deletes the calling user session and disconnects its live connections.",
+        },
+      },
+      "Auth.Sessions.List": {
+        version: "v1",
+        input: ref.schema("AuthSessionsListRequest"),
+        output: ref.schema("AuthSessionsListResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "List sessions.",
+          markdown: "Pages through live sessions of users, services and devices, optionally of one user.",
+        },
+      },
+      "Auth.Sessions.Revoke": {
+        version: "v1",
+        input: ref.schema("AuthSessionsRevokeRequest"),
+        output: ref.schema("AuthSessionsRevokeResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Revoke a session.",
+          markdown:
+            "Deletes a session and disconnects it; for a user session the identity grant it was bound " +
+            "to is revoked too, with every other session of that grant.",
+        },
+      },
+      "Auth.Requests.Validate": {
+        version: "v1",
+        input: ref.schema("AuthRequestsValidateRequest"),
+        output: ref.schema("AuthRequestsValidateResponse"),
+        capabilities: { call: ["service"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Check an inbound request.",
+          markdown:
+            "Lets a service verify the proof of a request it received and learn whether the calling " +
+            "session may publish to the subject with the required capabilities.",
+        },
+      },
+      "Auth.Users.List": {
+        version: "v1",
+        input: ref.schema("AuthUsersListRequest"),
+        output: ref.schema("AuthUsersListResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: { summary: "List users.", markdown: "Pages through user accounts with their identities." },
+      },
+      "Auth.Users.Get": {
+        version: "v1",
+        input: ref.schema("AuthUsersGetRequest"),
+        output: ref.schema("AuthUsersGetResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: { summary: "Read a user.", markdown: "Returns one user account with its identities." },
+      },
+      "Auth.Users.Create": {
+        version: "v1",
+        input: ref.schema("AuthUsersCreateRequest"),
+        output: ref.schema("AuthUsersCreateResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Create a user.",
+          markdown:
+            "Creates a user account, optionally reserving a local username whose password is then set " +
+            "through a password reset link.",
+        },
+      },
+      "Auth.Users.Update": {
+        version: "v1",
+        input: ref.schema("AuthUsersUpdateRequest"),
+        output: ref.schema("AuthUsersUpdateResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Change a user.",
+          markdown:
+            "Changes a user's profile, activity, capabilities or groups; the last active administrator " +
+            "cannot be demoted or deactivated.",
+        },
+      },
+      "Auth.Users.Password.Change": {
+        version: "v1",
+        input: ref.schema("AuthUsersPasswordChangeRequest"),
+        output: ref.schema("AuthUsersPasswordChangeResponse"),
+        capabilities: { call: [] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Change one's own password.",
+          markdown:
+            "Changes the calling user's local password after checking the current one, and ends the " +
+            "user's other sessions.",
+        },
+      },
+      "Auth.Users.PasswordReset.Create": {
+        version: "v1",
+        input: ref.schema("AuthUsersPasswordResetCreateRequest"),
+        output: ref.schema("AuthUsersAccountFlowCreateResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Issue a password reset link.",
+          markdown: "Creates a one-time link with which a user with a local username sets a new password.",
+        },
+      },
+      "Auth.Capabilities.List": {
+        version: "v1",
+        input: ref.schema("AuthCapabilitiesListRequest"),
+        output: ref.schema("AuthCapabilitiesListResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "List known capabilities.",
+          markdown: "Pages through the platform capabilities and those declared by known contracts.",
+        },
+      },
+      "Auth.CapabilityGroups.List": {
+        version: "v1",
+        input: ref.schema("AuthCapabilityGroupsListRequest"),
+        output: ref.schema("AuthCapabilityGroupsListResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "List capability groups.",
+          markdown: "Pages through capability groups, the built-in ones first.",
+        },
+      },
+      "Auth.CapabilityGroups.Get": {
+        version: "v1",
+        input: ref.schema("AuthCapabilityGroupsGetRequest"),
+        output: ref.schema("AuthCapabilityGroupsGetResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: { summary: "Read a capability group.", markdown: "Returns one capability group by key." },
+      },
+      "Auth.CapabilityGroups.Put": {
+        version: "v1",
+        input: ref.schema("AuthCapabilityGroupsPutRequest"),
+        output: ref.schema("AuthCapabilityGroupsPutResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Create or replace a capability group.",
+          markdown:
+            "Writes a capability group made of known capabilities and existing groups; built-in groups " +
+            "are read-only.",
+        },
+      },
+      "Auth.CapabilityGroups.Delete": {
+        version: "v1",
+        input: ref.schema("AuthCapabilityGroupsDeleteRequest"),
+        output: ref.schema("AuthCapabilityGroupsDeleteResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Delete a capability group.",
+          markdown: "Removes a stored capability group; built-in groups cannot be deleted.",
+        },
+      },
+      "Auth.IdentityGrants.List": {
+        version: "v1",
+        input: ref.schema("AuthIdentityGrantsListRequest"),
+        output: ref.schema("AuthIdentityGrantsListResponse"),
+        capabilities: { call: [] },
+        errors: ["AuthError", "UnexpectedError"],
+        docs: {
+          summary: "List identity grants.",
+          markdown:
+            "Pages through the apps and agents the caller has approved; administrators may name another user.",
+        },
+      },
+      "Auth.IdentityGrants.Revoke": {
+        version: "v1",
+        input: ref.schema("AuthIdentityGrantsRevokeRequest"),
+        output: ref.schema("AuthIdentityGrantsRevokeResponse"),
+        capabilities: { call: [] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Revoke an identity grant.",
+          markdown:
+            "Withdraws an approval and ends every session bound to it, so the app or agent must ask again.",
+        },
+      },
+      "Auth.Connections.List": {
+        version: "v1",
+        input: ref.schema("AuthConnectionsListRequest"),
+        output: ref.schema("AuthConnectionsListResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "List live connections.",
+          markdown: "Pages through the NATS connections admitted by the auth callout that are still open.",
+        },
+      },
+      "Auth.Connections.Kick": {
+        version: "v1",
+        input: ref.schema("AuthConnectionsKickRequest"),
+        output: ref.schema("AuthConnectionsKickResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Disconnect a connection.",
+          markdown: "Asks the NATS server holding a live connection to drop it.",
+        },
+      },
+      "Auth.Health": {
+        version: "v1",
+        input: ref.schema("HealthRequest"),
+        output: ref.schema("HealthResponse"),
+        capabilities: { call: [] },
+        errors: ["UnexpectedError"],
+        docs: {
+          summary: "Report auth health.",
+          markdown: "Runs the control plane's health checks and reports the aggregate.",
+        },
+      },
+    },
+    events: {
+      "Auth.Connections.Opened": {
+        version: "v1",
+        event: ref.schema("AuthConnectionsOpenedEvent"),
+        capabilities: { publish: ["events.auth"], subscribe: ["events.auth"] },
+        docs: {
+          summary: "A connection opened.",
+          markdown: "Published when the auth callout admits a connection.",
+        },
+      },
+      "Auth.Connections.Closed": {
+        version: "v1",
+        event: ref.schema("AuthConnectionsClosedEvent"),
+        capabilities: { publish: ["events.auth"], subscribe: ["events.auth"] },
+        docs: {
+          summary: "A connection closed.",
+          markdown: "Published when an admitted connection goes away.",
+        },
+      },
+      "Auth.Connections.Kicked": {
+        version: "v1",
+        event: ref.schema("AuthConnectionsKickedEvent"),
+        capabilities: { publish: ["events.auth"], subscribe: ["events.auth"] },
+        docs: {
+          summary: "A connection was kicked.",
+          markdown: "Published when an administrator disconnects a connection.",
+        },
+      },
+      "Auth.Sessions.Revoked": {
+        version: "v1",
+        event: ref.schema("AuthSessionsRevokedEvent"),
+        capabilities: { publish: ["events.auth"], subscribe: ["events.auth"] },
+        docs: {
+          summary: "A session was revoked.",
+          markdown:
+            "Published when a session ends by logout or revocation, so services drop what they cached about it.",
+        },
+      },
+    },
+  }),
+);

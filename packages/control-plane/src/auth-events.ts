@@ -5,8 +5,17 @@ import { EventPublisher, type Logger, SchemaSet } from "@trellis/runtime";
 import type { AuthEvents } from "./context.js";
 
 /** {@link AuthEvents} over JetStream with the auth contract's schemas. */
-export function createAuthEvents(js: JetStreamClient, authContract: AnyContractModule, logger: Logger): AuthEvents {
-  const publisher = new EventPublisher({ js, contract: authContract, schemas: SchemaSet.of(authContract.CONTRACT), logger });
+export function createAuthEvents(
+  js: JetStreamClient,
+  authContract: AnyContractModule,
+  logger: Logger,
+): AuthEvents {
+  const publisher = new EventPublisher({
+    js,
+    contract: authContract,
+    schemas: SchemaSet.of(authContract.CONTRACT),
+    logger,
+  });
   const publish = async (event: string, data: Record<string, unknown>) => {
     const result = await publisher.publish(event as never, data as never);
     if (result.isErr()) logger.warn({ err: result.error, event }, "Failed to publish an auth event");

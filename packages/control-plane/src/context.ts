@@ -37,9 +37,19 @@ export interface AuthEvents {
   /** `Auth.Sessions.Revoked`. */
   sessionRevoked(input: { origin: string; id: string; sessionKey: string; revokedBy: string }): Promise<void>;
   /** `Auth.Connections.Opened`. */
-  connectionOpened(input: { origin: string; id: string; sessionKey: string; userNkey: string }): Promise<void>;
+  connectionOpened(input: {
+    origin: string;
+    id: string;
+    sessionKey: string;
+    userNkey: string;
+  }): Promise<void>;
   /** `Auth.Connections.Closed`. */
-  connectionClosed(input: { origin: string; id: string; sessionKey: string; userNkey: string }): Promise<void>;
+  connectionClosed(input: {
+    origin: string;
+    id: string;
+    sessionKey: string;
+    userNkey: string;
+  }): Promise<void>;
   /** `Auth.Connections.Kicked`. */
   connectionKicked(input: { origin: string; id: string; userNkey: string; kickedBy: string }): Promise<void>;
 }

@@ -6,9 +6,21 @@
  */
 export * from "./auth/user-session.js";
 export * from "./callout/callout.js";
+export * from "./callout/connections.js";
 export * from "./callout/limiter.js";
 export * from "./callout/token.js";
 export * from "./callout/user-principals.js";
 export * from "./config.js";
+export * from "./context.js";
+export * from "./flows/approval.js";
+export * from "./flows/client-session.js";
+export * from "./flows/errors.js";
+export * from "./flows/login.js";
+export * from "./flows/redirects.js";
+export * from "./http/index.js";
+export * from "./infrastructure.js";
 export * from "./nats/index.js";
+export * from "./rpc/index.js";
+export * from "./server.js";
 export * from "./store/store.js";
+export { createLocalUser } from "./users/local-accounts.js";

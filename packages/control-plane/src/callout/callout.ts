@@ -52,6 +52,16 @@ export interface AdmittedConnection {
   clientId: number;
 }
 
+/** One callout decision. */
+export interface CalloutDecision {
+  /** `admitted`, or the denial code. */
+  outcome: string;
+  /** The session key, when the token was readable. */
+  sessionKey?: string;
+  /** When it was decided. */
+  at: Date;
+}
+
 /** Keys the callout signs and seals with. */
 export interface CalloutKeys {
   /** AUTH account public key (`A…`): the issuer of authorization responses. */
@@ -78,12 +88,32 @@ export interface AuthCalloutOptions {
   jwtTtlMs?: number;
   /** Called after a connection is admitted (connection tracking, events). Errors are logged. */
   onAdmitted?: (connection: AdmittedConnection) => Promise<void>;
+  /** Told about every decision: `admitted` or the denial code (metrics, diagnostics). */
+  onDecision?: (decision: CalloutDecision) => void;
   /** Limits. */
   limits?: CalloutLimits;
   /** Server clock, ms. */
   now?: () => number;
   /** Logger. */
   logger: Logger;
+}
+
+/** The session key a request's token claims, if it is readable at all (for diagnostics only). */
+function sessionKeyOf(request: AuthorizationRequest): { sessionKey?: string } {
+  try {
+    const claimed: unknown = JSON.parse(request.connect_opts.auth_token ?? "");
+    if (
+      claimed &&
+      typeof claimed === "object" &&
+      "sessionKey" in claimed &&
+      typeof claimed.sessionKey === "string"
+    ) {
+      return { sessionKey: claimed.sessionKey };
+    }
+  } catch {
+    // Not JSON: nothing to report.
+  }
+  return {};
 }
 
 const encoder = new TextEncoder();
@@ -147,7 +177,10 @@ export class AuthCallout {
       const outcome = await this.authorize(request);
       await this.respond(msg, request, serverXkey, outcome);
     });
-    if (answered === undefined) await this.respond(msg, request, serverXkey, { error: "rate_limited" });
+    if (!answered) {
+      this.options.onDecision?.({ outcome: "rate_limited", ...sessionKeyOf(request), at: new Date() });
+      await this.respond(msg, request, serverXkey, { error: "rate_limited" });
+    }
   }
 
   private async authorize(request: AuthorizationRequest): Promise<{ jwt: string } | { error: string }> {
@@ -173,14 +206,17 @@ export class AuthCallout {
         { kind: principal.value.kind, scopeId: principal.value.scopeId, sessionKey: token.value.sessionKey },
         "Connection admitted",
       );
+      this.options.onDecision?.({ outcome: "admitted", sessionKey: token.value.sessionKey, at: new Date() });
       return { jwt };
     } catch (cause) {
       this.options.logger.error({ err: cause }, "Auth callout failed unexpectedly");
+      this.options.onDecision?.({ outcome: "internal_error", at: new Date() });
       return { error: "internal_error" };
     }
   }
 
   private deny(denial: CalloutDenial, request: AuthorizationRequest): { error: string } {
+    this.options.onDecision?.({ outcome: denial.code, ...sessionKeyOf(request), at: new Date() });
     this.options.logger.info(
       { code: denial.code, detail: denial.message, client: request.client_info.host },
       "Connection denied",

@@ -56,7 +56,9 @@ function parseKey(key: string): { sessionKey: string; userNkey: string } | undef
   return { sessionKey: parts[0], userNkey: parts[2] };
 }
 
-const disconnectSchema = z.object({ client: z.object({ id: z.number().optional(), user: z.string().optional(), nkey: z.string().optional() }) });
+const disconnectSchema = z.object({
+  client: z.object({ id: z.number().optional(), user: z.string().optional(), nkey: z.string().optional() }),
+});
 
 /** Tracks live connections in KV and kicks them through the system account. */
 export class ConnectionRegistry implements SessionKicker {
@@ -113,9 +115,13 @@ export class ConnectionRegistry implements SessionKicker {
 
   private async kickConnection(connection: LiveConnection): Promise<void> {
     try {
-      await this.sys.request(`$SYS.REQ.SERVER.${connection.serverId}.KICK`, encoder.encode(JSON.stringify({ cid: connection.clientId })), {
-        timeout: 2000,
-      });
+      await this.sys.request(
+        `$SYS.REQ.SERVER.${connection.serverId}.KICK`,
+        encoder.encode(JSON.stringify({ cid: connection.clientId })),
+        {
+          timeout: 2000,
+        },
+      );
     } catch (cause) {
       this.logger.warn({ err: cause, userNkey: connection.userNkey }, "Kick request failed");
     }

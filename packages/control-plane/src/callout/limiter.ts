@@ -32,12 +32,12 @@ export class CalloutLimiter {
 
   constructor(private readonly limits: CalloutLimits = DEFAULT_CALLOUT_LIMITS) {}
 
-  /** Runs `task` when admitted; returns `undefined` without running it when over a limit. */
-  async run<T>(client: string, server: string, task: () => Promise<T>): Promise<T | undefined> {
-    if ((this.byClient.get(client) ?? 0) >= this.limits.perClient) return undefined;
-    if ((this.byServer.get(server) ?? 0) >= this.limits.perServer) return undefined;
+  /** Runs `task` when admitted and returns `true`; returns `false` without running it when over a limit. */
+  async run(client: string, server: string, task: () => Promise<void>): Promise<boolean> {
+    if ((this.byClient.get(client) ?? 0) >= this.limits.perClient) return false;
+    if ((this.byServer.get(server) ?? 0) >= this.limits.perServer) return false;
     if (this.inFlight >= this.limits.maxInFlight) {
-      if (this.queue.length >= this.limits.maxQueued) return undefined;
+      if (this.queue.length >= this.limits.maxQueued) return false;
       await new Promise<void>((resolve) => this.queue.push(resolve));
     } else {
       this.inFlight++;
@@ -45,7 +45,8 @@ export class CalloutLimiter {
     this.bump(this.byClient, client, 1);
     this.bump(this.byServer, server, 1);
     try {
-      return await task();
+      await task();
+      return true;
     } finally {
       this.bump(this.byClient, client, -1);
       this.bump(this.byServer, server, -1);

@@ -3,7 +3,7 @@
  * `{ id, type, message, context?, traceId?, ...typeSpecificFields }`.
  */
 import { BaseError, UnexpectedError } from "@trellis/result";
-import { ulid } from "ulid";
+import { newUlid } from "../ids.js";
 
 /** Wire form of any Trellis error. */
 export interface ErrorEnvelope {
@@ -42,7 +42,7 @@ export class RuntimeError extends BaseError {
 
   constructor(message: string, options: RuntimeErrorOptions = {}) {
     super(message, options);
-    this.id = options.id ?? ulid();
+    this.id = options.id ?? newUlid();
     if (options.traceId) this.traceId = options.traceId;
   }
 
@@ -199,7 +199,7 @@ export const UNEXPECTED_ERROR_MESSAGE = "An unexpected error has occurred";
 export function unexpectedEnvelope(cause: unknown, context: Record<string, unknown> = {}): ErrorEnvelope {
   const causeError = cause instanceof Error ? cause : undefined;
   return {
-    id: ulid(),
+    id: newUlid(),
     type: UnexpectedError.name,
     message: UNEXPECTED_ERROR_MESSAGE,
     context: {
@@ -216,7 +216,7 @@ export function toErrorEnvelope(error: unknown): ErrorEnvelope {
   if (error instanceof RuntimeError) return error.toEnvelope();
   if (error instanceof BaseError) {
     const serialized: Record<string, unknown> = { ...error.toSerializable() };
-    const id = typeof serialized.id === "string" ? serialized.id : ulid();
+    const id = typeof serialized.id === "string" ? serialized.id : newUlid();
     if (error instanceof UnexpectedError) {
       return { ...unexpectedEnvelope(error.cause ?? error, error.context), id };
     }

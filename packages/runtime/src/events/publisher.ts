@@ -13,9 +13,9 @@ import {
   SubjectTemplateError,
 } from "@trellis/contracts";
 import { AsyncResult, Result } from "@trellis/result";
-import { ulid } from "ulid";
 import { TransportError, ValidationError } from "../errors/errors.js";
 import { HEADERS } from "../headers.js";
+import { newUlid } from "../ids.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { failSpan, injectTraceContext, SpanKind, tracer } from "../telemetry/tracing.js";
@@ -115,7 +115,7 @@ export class EventPublisher<M extends AnyContractModule = AnyContractModule> {
     span: Span,
   ): Result<PreparedEvent<EventPayloadOf<M, K>>, ValidationError> {
     const descriptor = this.descriptor(eventName);
-    const header: EventHeader = { id: ulid(), time: new Date().toISOString() };
+    const header: EventHeader = { id: newUlid(), time: new Date().toISOString() };
     span.setAttributes({
       "messaging.system": "nats",
       "trellis.event": eventName,

@@ -237,7 +237,8 @@ export async function waitForDetachedFlow(
   options: { pollIntervalMs?: number; timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? 5 * 60_000);
-  const interval = options.pollIntervalMs ?? 1000;
+  // The control plane rate-limits /auth/* per address (60/min by default): poll gently.
+  const interval = options.pollIntervalMs ?? 2000;
   while (Date.now() < deadline) {
     options.signal?.throwIfAborted();
     const response = await fetch(`${info.trellisUrl}/auth/flow/${encodeURIComponent(info.flowId)}`, {

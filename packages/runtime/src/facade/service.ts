@@ -6,7 +6,6 @@
  */
 import type { AnyContractModule, ApiSurfaces } from "@trellis/contracts";
 import { TRELLIS_SUBJECTS } from "@trellis/contracts";
-import { ulid } from "ulid";
 import { type EventConsumerBinding, EventConsumerGroupRunner } from "../events/consumer-group.js";
 import type { EventHandler } from "../events/types.js";
 import { type FeedHandler, type FeedHandlerArgs, FeedServer } from "../feeds/server.js";
@@ -14,6 +13,7 @@ import { HeartbeatPublisher } from "../health/heartbeat.js";
 import { mountHealthRpc } from "../health/rpc.js";
 import { ServiceHealth } from "../health/service-health.js";
 import type { HeartbeatPayload } from "../health/types.js";
+import { newUlid } from "../ids.js";
 import type { KvBinding } from "../kv/bindings.js";
 import { openKvBindings } from "../kv/bindings.js";
 import type { TypedKV } from "../kv/typed.js";
@@ -282,7 +282,7 @@ export class TrellisService<M extends AnyContractModule> {
 
   /** Publishes a heartbeat on the baseline subject with a header and a de-duplication id. */
   private async publishHeartbeat(payload: HeartbeatPayload): Promise<void> {
-    const header = { id: ulid(), time: new Date().toISOString() };
+    const header = { id: newUlid(), time: new Date().toISOString() };
     const body = new TextEncoder().encode(JSON.stringify({ ...payload, header }));
     await this.client.js.publish(TRELLIS_SUBJECTS.healthHeartbeat, body, { msgID: header.id });
   }

@@ -4,7 +4,7 @@
  * delegated, so the events publisher adds the header, validates and traces as for any event.
  */
 import { Result } from "@trellis/result";
-import { ulid } from "ulid";
+import { newUlid } from "../ids.js";
 import { type Logger, resolveLogger } from "../telemetry/logger.js";
 import type { ServiceHealth } from "./service-health.js";
 import type { HeartbeatPayload, HeartbeatServiceIdentity } from "./types.js";
@@ -16,7 +16,7 @@ let processInstanceId: string | undefined;
 
 /** The heartbeat instance id of this process: one ULID, made on first use. */
 export function healthInstanceId(): string {
-  processInstanceId ??= ulid();
+  processInstanceId ??= newUlid();
   return processInstanceId;
 }
 

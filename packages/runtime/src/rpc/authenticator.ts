@@ -4,7 +4,6 @@
  * control-plane round trip happens per request.
  */
 import { Result } from "@trellis/result";
-import { ulid } from "ulid";
 import {
   type Caller,
   type SessionAuthority,
@@ -14,6 +13,7 @@ import {
 import { sha256, verifyDigest } from "../auth/keys.js";
 import { rpcProofInputFromHash } from "../auth/proofs.js";
 import { AuthError } from "../errors/errors.js";
+import { newUlid } from "../ids.js";
 
 /** The security-relevant parts of an inbound request. */
 export interface InboundRequest {
@@ -197,5 +197,5 @@ export const SYSTEM_CALLER: Caller = {
 
 /** A fresh request id. */
 export function newRequestId(): string {
-  return ulid();
+  return newUlid();
 }

@@ -1,11 +1,11 @@
 /** Signs outbound requests (RPC, feeds, operation control) with the session key (auth spec §2.5). */
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
 import type { Context } from "@opentelemetry/api";
-import { ulid } from "ulid";
 import type { ServerClock } from "../auth/clock.js";
 import { sessionKeyFromSeed, sha256, signDigest } from "../auth/keys.js";
 import { rpcProofInputFromHash } from "../auth/proofs.js";
 import { HEADERS } from "../headers.js";
+import { newUlid } from "../ids.js";
 import { injectTraceContext } from "../telemetry/tracing.js";
 
 /** Produces the signed headers of a request: session key, iat, a fresh request id, proof, trace context. */
@@ -24,7 +24,7 @@ export class RequestSigner {
   /** Signed headers for publishing `payload` to `subject`. */
   headers(subject: string, payload: Uint8Array, traceContext?: Context): MsgHdrs {
     const iat = this.clock.iat();
-    const requestId = ulid();
+    const requestId = newUlid();
     const digest = sha256(
       rpcProofInputFromHash({ sessionKey: this.sessionKey, subject, iat, requestId }, sha256(payload)),
     );

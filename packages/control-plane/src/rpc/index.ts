@@ -1,0 +1,25 @@
+/**
+ * The `trellis.auth@v1` RPCs served by the control plane, and the session authority that
+ * authenticates their callers straight from the store.
+ *
+ * @module
+ */
+export { capabilityCatalog, PLATFORM_CAPABILITIES } from "./capabilities.js";
+export { mountAuthRpcs } from "./mount.js";
+export {
+  inboxPrefixOf,
+  resolveSessionPrincipal,
+  type ServicePrincipal,
+  type SessionPrincipal,
+  type UserPrincipal,
+} from "./principals.js";
+export { REPLAY_WINDOW_MS, ReplayCache } from "./replay-cache.js";
+export {
+  finishRevokedSessions,
+  revokeIdentityGrant,
+  revokeSession,
+  sessionEventIdentity,
+} from "./revocation.js";
+export { ControlPlaneSessionAuthority, callerOf, notifySessionInvalidated } from "./session-authority.js";
+export type { AuthContract, AuthRpcHandler, AuthRpcName } from "./types.js";
+export { VALIDATE_IAT_WINDOW_SECONDS, validatedCallerOf, validateRequest } from "./validate.js";

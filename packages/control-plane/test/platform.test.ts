@@ -267,6 +267,33 @@ describe("revocation", () => {
   });
 });
 
+describe("inactive users", () => {
+  it("denies a deactivated user's next connect with user_inactive", async () => {
+    const { userId } = await platform.createUser({
+      username: "leaver",
+      password: "leaver-password-1",
+      capabilities: ["trellis.core::catalog.read"],
+    });
+    const client = await TrellisClient.connect({
+      trellisUrl: platform.url,
+      contract: cli,
+      logger: false,
+      onAuthRequired: (info) => approveAs(info, "leaver", "leaver-password-1"),
+    });
+    await client.nc.close();
+    platform.controlPlane.context.store.users.setActive(userId, false);
+    const error = await rawConnect(
+      natsConnectToken({
+        seed: client.sessionKeySeed,
+        iat: Math.floor(Date.now() / 1000),
+        contractDigest: cli.CONTRACT_DIGEST,
+      }),
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(lastDecision()).toBe("user_inactive");
+  });
+});
+
 describe("restart", () => {
   it("keeps users, grants and sessions, and connected clients carry on", async () => {
     const client = await signIn();

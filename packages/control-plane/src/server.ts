@@ -205,14 +205,6 @@ export async function startControlPlane(
       if (created.isErr()) throw created.error;
       logger.info({ username: options.devAdmin.username }, "Development admin is ready");
     }
-    const bootstrap = ensureAdminBootstrap(store, { publicOrigin: context.publicOrigin });
-    if (bootstrap.status === "bootstrap_required") {
-      logger.warn(
-        { url: bootstrap.url, expiresAt: bootstrap.expiresAt },
-        `No active admin: set the admin password at ${bootstrap.url}`,
-      );
-    }
-
     const metrics = new Metrics();
     const authority = new ControlPlaneSessionAuthority(context);
     const service = await TrellisService.open({
@@ -232,6 +224,16 @@ export async function startControlPlane(
     const app = createHttpApp(context, { version: CONTROL_PLANE_VERSION, metrics: () => metrics.expose() });
     const http = await startHttpServer(app, { host: config.http.host, port: config.http.port });
     stops.push(() => http.close());
+    // Without a configured public origin, links use the address actually bound (port 0 picks one).
+    if (!config.http.publicOrigin) context.publicOrigin = http.url;
+    const bootstrap = ensureAdminBootstrap(store, { publicOrigin: context.publicOrigin });
+    if (bootstrap.status === "bootstrap_required") {
+      logger.warn(
+        { url: bootstrap.url, expiresAt: bootstrap.expiresAt },
+        `No active admin: set the admin password at ${bootstrap.url}`,
+      );
+    }
+
     logger.info({ url: http.url }, "Control plane ready");
 
     let stopping: Promise<void> | undefined;

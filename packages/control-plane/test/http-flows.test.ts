@@ -1001,7 +1001,7 @@ describe("HTTP plumbing", () => {
       "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     );
     expect(version.headers.get("x-content-type-options")).toBe("nosniff");
-    expect(version.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(version.headers.get("referrer-policy")).toBe("same-origin");
     expect(version.headers.get("x-frame-options")).toBe("DENY");
     expect(version.headers.get("strict-transport-security")).toBeNull();
 

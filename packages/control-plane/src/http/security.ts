@@ -3,7 +3,7 @@
  * HSTS on https), CORS from `web.origins`, and the same-origin check of portal-only endpoints
  * (auth spec §7 item 12).
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { FlowError } from "../flows/errors.js";
 import { ANY_ORIGIN, normalizeOrigins } from "../flows/redirects.js";
 import type { HttpEnv } from "./env.js";
@@ -21,7 +21,9 @@ export function securityHeaders(publicOrigin: string): MiddlewareHandler<HttpEnv
     const headers = c.res.headers;
     headers.set("Content-Security-Policy", CONTENT_SECURITY_POLICY);
     headers.set("X-Content-Type-Options", "nosniff");
-    headers.set("Referrer-Policy", "no-referrer");
+    // `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` on the portal's
+    // own form posts, which the origin check below would have to trust blindly.
+    headers.set("Referrer-Policy", "same-origin");
     headers.set("X-Frame-Options", "DENY");
     if (https) headers.set("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
     // Answers carry credentials (sentinel creds, flow ids): never cache them, except static assets.
@@ -71,12 +73,18 @@ export function corsFromWebOrigins(webOrigins: readonly string[]): MiddlewareHan
  * addressed to (the same server reached under another host name). Requests without `Origin`
  * (non-browser clients) pass; they cannot be forged cross-site.
  */
-export function requirePortalOrigin(publicOrigin: string): MiddlewareHandler<HttpEnv> {
+export function requirePortalOrigin(
+  publicOrigin: string,
+  refuse: (c: Context<HttpEnv>, error: FlowError) => Response = errorResponse,
+): MiddlewareHandler<HttpEnv> {
   const portal = new URL(publicOrigin).origin;
   return async (c, next) => {
     const origin = c.req.header("Origin");
-    if (origin !== undefined && origin !== portal && origin !== new URL(c.req.url).origin) {
-      return errorResponse(c, new FlowError("invalid_origin"));
+    // Privacy settings can make a browser send `Origin: null` on its own same-origin posts; the
+    // browser-set `Sec-Fetch-Site` header tells those apart from opaque cross-site ones.
+    const sameSiteNull = origin === "null" && c.req.header("Sec-Fetch-Site") === "same-origin";
+    if (origin !== undefined && !sameSiteNull && origin !== portal && origin !== new URL(c.req.url).origin) {
+      return refuse(c, new FlowError("invalid_origin"));
     }
     await next();
   };

@@ -82,7 +82,7 @@ function capabilityList(approval: UserContractApproval, only?: readonly string[]
     const capability = approval.capabilities[key];
     return html`<li><strong>${capability?.displayName ?? key}</strong> <code>${key}</code><br>${
       capability?.description ?? ""
-    }${capability?.consequence === undefined ? "" : html`<br><em>${capability.consequence}</em>`}</li>`;
+    }${capability?.consequence === undefined ? "" : html`<br><strong>Consequence:</strong> <em>${capability.consequence}</em>`}</li>`;
   })}</ul>`;
 }
 

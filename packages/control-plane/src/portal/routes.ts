@@ -86,7 +86,7 @@ function failurePage(c: Context<HttpEnv>, error: FlowError): Response {
 /** The portal's pages, form posts and stylesheet. */
 export function portalRoutes(ctx: ControlPlaneContext): Hono<HttpEnv> {
   const app = new Hono<HttpEnv>();
-  const portalOnly = requirePortalOrigin(ctx.publicOrigin);
+  const portalOnly = requirePortalOrigin(ctx.publicOrigin, failurePage);
 
   app.get(`${PORTAL_ASSETS_PATH}/${PORTAL_STYLESHEET}`, (c) =>
     c.body(PORTAL_CSS, 200, {

@@ -224,3 +224,35 @@ export function toErrorEnvelope(error: unknown): ErrorEnvelope {
   }
   return unexpectedEnvelope(error);
 }
+
+/** Where an error crossed a service boundary (runtime spec §0.1, "Boundary annotation"). */
+export interface ErrorBoundary {
+  /** The context key naming the surface kind: `method`, `feed`, `operation`, `event` or `jobType`. */
+  surface: "method" | "feed" | "operation" | "event" | "jobType";
+  /** The surface's logical name. */
+  name: string;
+  /** The request's id, when known. */
+  requestId?: string | undefined;
+  /** The trace id, when known. */
+  traceId?: string | undefined;
+  /** The serving service. */
+  service: string;
+  /** The serving contract. */
+  contract: { CONTRACT_ID: string; CONTRACT_DIGEST: string };
+}
+
+/** The envelope of an error leaving a handler, with the boundary context added and `context.subject` removed. */
+export function annotateBoundaryError(error: unknown, boundary: ErrorBoundary): ErrorEnvelope {
+  const envelope = toErrorEnvelope(error);
+  const { subject: _subject, ...context } = envelope.context ?? {};
+  envelope.context = {
+    ...context,
+    [boundary.surface]: boundary.name,
+    ...(boundary.requestId && { requestId: boundary.requestId }),
+    service: boundary.service,
+    contractId: boundary.contract.CONTRACT_ID,
+    contractDigest: boundary.contract.CONTRACT_DIGEST,
+  };
+  if (boundary.traceId) envelope.traceId = boundary.traceId;
+  return envelope;
+}

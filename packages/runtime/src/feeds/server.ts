@@ -20,7 +20,7 @@ import type {
 } from "@trellis/contracts";
 import { type BaseError, Result, UnexpectedError } from "@trellis/result";
 import type { Caller } from "../auth/caller.js";
-import { type ErrorEnvelope, TransportError, toErrorEnvelope } from "../errors/errors.js";
+import { annotateBoundaryError, type ErrorEnvelope, TransportError } from "../errors/errors.js";
 import { HEADERS, STATUS_ERROR } from "../headers.js";
 import type { CallerAuthenticator } from "../rpc/authenticator.js";
 import { authenticateInbound } from "../rpc/server.js";
@@ -298,19 +298,14 @@ export class FeedServer<M extends AnyContractModule = ContractModule> {
     requestId: string | undefined,
     traceId: string | undefined,
   ): ErrorEnvelope {
-    const envelope = toErrorEnvelope(error);
-    const { subject: _subject, ...context } = envelope.context ?? {};
-    const contract = this.options.contract;
-    envelope.context = {
-      ...context,
-      feed,
-      ...(requestId && { requestId }),
+    return annotateBoundaryError(error, {
+      surface: "feed",
+      name: feed,
+      requestId,
+      traceId,
       service: this.options.serviceName,
-      contractId: contract.CONTRACT_ID,
-      contractDigest: contract.CONTRACT_DIGEST,
-    };
-    if (traceId) envelope.traceId = traceId;
-    return envelope;
+      contract: this.options.contract,
+    });
   }
 
   private sendError(reply: string, envelope: ErrorEnvelope): void {

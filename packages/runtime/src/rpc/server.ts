@@ -13,7 +13,7 @@ import { type Context, context as otelContext, type Span, trace } from "@opentel
 import type { ContractModule, RpcDescriptor } from "@trellis/contracts";
 import { type BaseError, Result, UnexpectedError } from "@trellis/result";
 import type { Caller } from "../auth/caller.js";
-import { AuthError, type ErrorEnvelope, TransportError, toErrorEnvelope } from "../errors/errors.js";
+import { AuthError, annotateBoundaryError, type ErrorEnvelope, TransportError } from "../errors/errors.js";
 import { HEADERS, STATUS_ERROR } from "../headers.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -290,19 +290,14 @@ export class RpcServer {
     requestId: string | undefined,
     traceId: string | undefined,
   ): ErrorEnvelope {
-    const envelope = toErrorEnvelope(error);
-    const { subject: _subject, ...context } = envelope.context ?? {};
-    const contract = this.options.contract;
-    envelope.context = {
-      ...context,
-      method,
-      ...(requestId && { requestId }),
+    return annotateBoundaryError(error, {
+      surface: "method",
+      name: method,
+      requestId,
+      traceId,
       service: this.options.serviceName,
-      contractId: contract.CONTRACT_ID,
-      contractDigest: contract.CONTRACT_DIGEST,
-    };
-    if (traceId) envelope.traceId = traceId;
-    return envelope;
+      contract: this.options.contract,
+    });
   }
 
   private respond(msg: Msg, reply: { body: unknown } | { error: ErrorEnvelope }): void {

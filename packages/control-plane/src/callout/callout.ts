@@ -11,6 +11,7 @@ import { clientInboxSubscription } from "@trellis/contracts";
 import type { Result } from "@trellis/result";
 import type { Logger } from "@trellis/runtime";
 import { CalloutLimiter, type CalloutLimits, DEFAULT_CALLOUT_LIMITS } from "./limiter.js";
+import { CachedNodeKeyPair } from "./node-signing-key.js";
 import { type CalloutDenial, type RuntimeToken, verifyRuntimeToken } from "./token.js";
 
 /** The subject the server sends authorization requests to. */
@@ -132,8 +133,8 @@ export class AuthCallout {
   constructor(private readonly options: AuthCalloutOptions) {
     this.limiter = new CalloutLimiter(options.limits ?? DEFAULT_CALLOUT_LIMITS);
     this.xkey = fromCurveSeed(encoder.encode(options.keys.xkeySeed));
-    this.issuerSigning = fromSeed(encoder.encode(options.keys.issuerSigningSeed));
-    this.targetSigning = fromSeed(encoder.encode(options.keys.targetSigningSeed));
+    this.issuerSigning = new CachedNodeKeyPair(fromSeed(encoder.encode(options.keys.issuerSigningSeed)));
+    this.targetSigning = new CachedNodeKeyPair(fromSeed(encoder.encode(options.keys.targetSigningSeed)));
     this.now = options.now ?? Date.now;
   }
 

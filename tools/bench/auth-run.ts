@@ -1,34 +1,3 @@
-/**
- * Auth benchmark (started by `auth.ts`, which maps `@trellis/*` to the sources): the real stack from
- * `startPlatform()` — nats-server in operator mode with the auth callout, the control plane in this
- * process on a temp SQLite file — and two measurements:
- *
- * 1. **Callout connects.** After one sign-in (one bound user session, the detached flow of
- *    `packages/control-plane/test/platform.test.ts`), NATS connections are opened and closed again
- *    and again as that session: the sentinel creds plus a fresh runtime token per connect. Each
- *    connect goes through `$SYS.REQ.USER.AUTH`: xkey open, token check, principal lookup in SQLite,
- *    user JWT, connection record (KV) and `Auth.Connections.Opened` event, signed and sealed answer.
- *    Sequentially (connect latency) and with N concurrent connectors (throughput). The callout admits
- *    at most 8 requests in flight per client IP; everything here connects from 127.0.0.1, so N ≤ 8.
- * 2. **`Auth.Requests.Validate`**, called as a service would: a service session written straight
- *    into the store, a plain TRELLIS-account connection (`trellis-auth.creds`) with the inbox prefix
- *    of that session key, `RpcClient` with the contract's descriptor; every call validates a freshly
- *    signed request of the signed-in user (fresh request id) to `Auth.Sessions.Me`.
- *
- * Then a per-step cost breakdown of both paths, timed in-process with the same libraries.
- *
- * Both the benchmark's clients and the control plane run in this one process (that is how
- * `startPlatform()` runs it), so "bench process CPU" is client + control plane.
- *
- * Environment:
- * - BENCH_WARMUP_MS (default 1000) and BENCH_DURATION_MS (default 5000): per phase;
- * - BENCH_CONNECT_DURATION_MS (default 8000): measured time of the connect phases;
- * - BENCH_CONNECT_CONCURRENCY (default 8, at most 8): the concurrent connectors;
- * - BENCH_VALIDATE_CONCURRENCY (default 16): the concurrent Validate callers;
- * - BENCH_JSON: also write the results as JSON to this file.
- * Exits non-zero on errors (a refused connect or Validate is an error).
- */
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -70,7 +39,7 @@ import {
 } from "@trellis/runtime/auth";
 import { type PlatformHandle, startPlatform } from "@trellis/testing";
 import { CachedNodeKeyPair } from "../../packages/control-plane/src/callout/node-signing-key.js";
-import { findNatsServerBinary } from "../../packages/testing/src/nats-server.js";
+import { natsServerVersion, percentile, procCpuUs, systemBusyUs } from "./machine.js";
 
 function envInt(name: string, fallback: number): number {
   const value = process.env[name];
@@ -190,52 +159,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 // ---------------------------------------------------------------------------------------------------
 // Facts about the machine and the nats-server.
 
-function clockTicksPerSecond(): number {
-  try {
-    const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
-    return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
-  } catch {
-    return 100;
-  }
-}
-
-const CLK_TCK = clockTicksPerSecond();
-
-/** CPU time (µs) a process has used, from /proc/<pid>/stat (Linux); null elsewhere. */
-function procCpuUs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
-    return ((utime + stime) * 1e6) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
-/** CPU time (µs) all cores spent running processes since boot (user + nice + system + steal); Linux only. */
-function systemBusyUs(): number | null {
-  try {
-    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
-    const [user, nice, system, , , , , steal] = line.trim().split(/\s+/).slice(1).map(Number);
-    const busy = [user, nice, system, steal].reduce<number>((sum, v) => sum + (v ?? 0), 0);
-    return Number.isFinite(busy) ? (busy * 1e6) / CLK_TCK : null;
-  } catch {
-    return null;
-  }
-}
-
-function natsServerVersion(): string {
-  try {
-    const out = execFileSync(findNatsServerBinary(), ["--version"], { encoding: "utf8" });
-    return /v?\d+\.\d+\.\d+\S*/.exec(out)?.[0] ?? out.trim();
-  } catch {
-    return "unknown";
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Measuring.
 
@@ -267,13 +190,6 @@ async function drive(op: Op, concurrency: number, ms: number, latencies: number[
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)));
-  return sorted[rank - 1] ?? Number.NaN;
 }
 
 async function measure(

@@ -17,8 +17,8 @@
  * `TSX_TSCONFIG_PATH=tools/bench/tsconfig.json node --cpu-prof --import tsx tools/bench/rpc.ts`.
  * Exits non-zero only on errors; a missed aim is reported, not fatal.
  */
-import { type ChildProcess, execFileSync, fork } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { type ChildProcess, fork } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,11 +27,7 @@ import { RpcClient, SchemaSet, ServerClock } from "@trellis/runtime";
 import { generateSessionSeed, sessionKeyFromSeed } from "@trellis/runtime/auth";
 // The nats-server helper of @trellis/testing, imported from its own module: the package index also
 // re-exports the platform harness, which would pull the whole control plane into this process.
-import {
-  findNatsServerBinary,
-  type NatsServerHandle,
-  startNatsServer,
-} from "../../packages/testing/src/nats-server.js";
+import { type NatsServerHandle, startNatsServer } from "../../packages/testing/src/nats-server.js";
 import {
   bench,
   type ChildMessage,
@@ -40,6 +36,7 @@ import {
   RAW_SUBJECT,
   REQUEST_BODY,
 } from "./contract.js";
+import { natsServerVersion, percentile, procCpuUs, systemBusyUs } from "./machine.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "..", "..");
@@ -251,57 +248,6 @@ function serviceCpu(): Promise<NodeJS.CpuUsage> {
 // ---------------------------------------------------------------------------------------------------
 // Facts about the machine and the nats-server.
 
-function clockTicksPerSecond(): number {
-  try {
-    const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
-    return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
-  } catch {
-    return 100;
-  }
-}
-
-const CLK_TCK = clockTicksPerSecond();
-
-/** CPU time (µs) a process has used, from /proc/<pid>/stat (Linux); null elsewhere. */
-function procCpuUs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
-    return ((utime + stime) * 1e6) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * CPU time (µs) all cores spent running processes since boot (user + nice + system + steal, from
- * /proc/stat; interrupt time is left out: loopback networking lands there) on Linux; null elsewhere.
- */
-function systemBusyUs(): number | null {
-  try {
-    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
-    // cpu user nice system idle iowait irq softirq steal …
-    const [user, nice, system, , , , , steal] = line.trim().split(/\s+/).slice(1).map(Number);
-    const busy = [user, nice, system, steal].reduce<number>((sum, v) => sum + (v ?? 0), 0);
-    return Number.isFinite(busy) ? (busy * 1e6) / CLK_TCK : null;
-  } catch {
-    return null;
-  }
-}
-
-function natsServerVersion(): string {
-  try {
-    const out = execFileSync(findNatsServerBinary(), ["--version"], { encoding: "utf8" });
-    return /v?\d+\.\d+\.\d+\S*/.exec(out)?.[0] ?? out.trim();
-  } catch {
-    return "unknown";
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Measuring.
 
@@ -319,13 +265,6 @@ async function drive(call: Call, concurrency: number, ms: number, latencies: num
   const workers = Promise.all(Array.from({ length: concurrency }, worker));
   workers.catch(() => undefined); // still awaited below; this only keeps a late failure from going unhandled
   await Promise.race([workers, serviceDied]);
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)));
-  return sorted[rank - 1] ?? Number.NaN;
 }
 
 async function measure(kind: Kind, call: Call, concurrency: number): Promise<PhaseResult> {

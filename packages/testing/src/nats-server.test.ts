@@ -104,3 +104,20 @@ describe("NatsServerHandle.stop", () => {
     }
   });
 });
+
+describe("startNatsServer options", () => {
+  it("passes extra args and config through to nats-server", async () => {
+    const server = await startNatsServer({
+      jetstream: false,
+      args: ["--server_name", "trellis_testing_args"],
+    });
+    let nc: NatsConnection | undefined;
+    try {
+      nc = await connect({ servers: server.url });
+      expect(nc.info?.server_name).toBe("trellis_testing_args");
+    } finally {
+      await nc?.close();
+      await server.stop();
+    }
+  });
+});

@@ -22,6 +22,16 @@ export {
   renderNatsConf,
 } from "./nats-conf.js";
 export {
+  type FindNatsServerBinaryOptions,
+  findNatsServerBinary,
+  freeLoopbackPort,
+  type NatsServerProcess,
+  NatsServerStartError,
+  natsServerVersion,
+  type SpawnNatsServerOptions,
+  spawnNatsServer,
+} from "./server-process.js";
+export {
   type AccountMaterial,
   type AccountName,
   type GenerateTopologyOptions,

@@ -3,11 +3,12 @@
  * request validation for services, user accounts, capabilities and capability groups, identity
  * grants, live connections and the auth lifecycle events.
  *
- * This module declares the surfaces the control plane serves today; deployments, service
- * instances, devices, portals and the other reference surfaces are added as they are implemented.
+ * This module declares the surfaces the control plane serves today (including service deployments
+ * and service instances); devices, portals and the other reference surfaces are added as they are implemented.
  */
 import { defineServiceContract } from "@trellis/contracts";
 import { z } from "zod";
+import { TrellisBindingsGetResponse } from "./trellis-core.js";
 import { HealthCheckResult } from "./trellis-health.js";
 
 const NonEmpty = z.string().min(1);
@@ -408,6 +409,103 @@ export const AuthConnectionsKickRequest = z.object({ userNkey: z.string() });
 export const AuthConnectionsKickResponse = Success;
 
 // ---------------------------------------------------------------------------------------------
+// Auth.Deployments.*, Auth.ServiceInstances.*
+
+const DeploymentKind = z.enum(["service", "device"]);
+const ContractCompatibilityMode = z.enum(["strict", "mutable-dev"]);
+const DeviceReviewMode = z.enum(["none", "required"]);
+const Namespaces = z.array(NonEmpty);
+
+/** A deployment boundary: services (with their namespaces) or devices. */
+const DeploymentView = z.union([
+  z.object({
+    kind: z.literal("service"),
+    deploymentId: NonEmpty,
+    namespaces: Namespaces,
+    contractCompatibilityMode: ContractCompatibilityMode.optional(),
+    disabled: z.boolean(),
+  }),
+  z.object({
+    kind: z.literal("device"),
+    deploymentId: NonEmpty,
+    reviewMode: DeviceReviewMode.optional(),
+    disabled: z.boolean(),
+  }),
+]);
+const DeploymentResponse = z.object({ deployment: DeploymentView });
+/** Names one deployment of a kind. */
+const DeploymentRef = { kind: DeploymentKind, deploymentId: NonEmpty };
+
+export const AuthDeploymentsCreateRequest = z.union([
+  z.object({
+    kind: z.literal("service"),
+    deploymentId: NonEmpty,
+    namespaces: Namespaces,
+    contractCompatibilityMode: ContractCompatibilityMode.optional(),
+  }),
+  z.object({
+    kind: z.literal("device"),
+    deploymentId: NonEmpty,
+    reviewMode: DeviceReviewMode.optional(),
+  }),
+]);
+export const AuthDeploymentsCreateResponse = DeploymentResponse;
+export const AuthDeploymentsListRequest = z.object({
+  ...PageRequest,
+  kind: DeploymentKind.optional(),
+  disabled: z.boolean().optional(),
+});
+export const AuthDeploymentsListResponse = z.object({ entries: z.array(DeploymentView), ...PageResponse });
+export const AuthDeploymentsDisableRequest = z.object(DeploymentRef);
+export const AuthDeploymentsDisableResponse = DeploymentResponse;
+export const AuthDeploymentsEnableRequest = z.object(DeploymentRef);
+export const AuthDeploymentsEnableResponse = DeploymentResponse;
+export const AuthDeploymentsRemoveRequest = z.object({
+  ...DeploymentRef,
+  /** Also remove the deployment's instances (otherwise a deployment with instances is kept). */
+  cascade: z.boolean().optional(),
+  purgeUnusedContracts: z.boolean().optional(),
+});
+export const AuthDeploymentsRemoveResponse = Success;
+
+/** Physical resources bound to a service instance (the same shape `Trellis.Bindings.Get` answers). */
+const ResourceBindings = TrellisBindingsGetResponse.shape.binding.unwrap().shape.resources;
+
+/** A provisioned service instance; `instanceKey` is the service's public session key. */
+const ServiceInstanceView = z.object({
+  instanceId: NonEmpty,
+  deploymentId: NonEmpty,
+  instanceKey: NonEmpty,
+  disabled: z.boolean(),
+  capabilities: Capabilities,
+  resourceBindings: ResourceBindings.optional(),
+  createdAt: Timestamp,
+});
+const ServiceInstanceResponse = z.object({ instance: ServiceInstanceView });
+const ServiceInstanceRef = z.object({ instanceId: NonEmpty });
+
+export const AuthServiceInstancesProvisionRequest = z.object({
+  deploymentId: NonEmpty,
+  instanceKey: NonEmpty,
+});
+export const AuthServiceInstancesProvisionResponse = ServiceInstanceResponse;
+export const AuthServiceInstancesListRequest = z.object({
+  ...PageRequest,
+  deploymentId: NonEmpty.optional(),
+  disabled: z.boolean().optional(),
+});
+export const AuthServiceInstancesListResponse = z.object({
+  entries: z.array(ServiceInstanceView),
+  ...PageResponse,
+});
+export const AuthServiceInstancesDisableRequest = ServiceInstanceRef;
+export const AuthServiceInstancesDisableResponse = ServiceInstanceResponse;
+export const AuthServiceInstancesEnableRequest = ServiceInstanceRef;
+export const AuthServiceInstancesEnableResponse = ServiceInstanceResponse;
+export const AuthServiceInstancesRemoveRequest = ServiceInstanceRef;
+export const AuthServiceInstancesRemoveResponse = Success;
+
+// ---------------------------------------------------------------------------------------------
 // Auth.Health
 
 export const HealthRequest = z.object({});
@@ -492,6 +590,26 @@ export const trellisAuth = defineServiceContract(
       AuthConnectionsListResponse,
       AuthConnectionsKickRequest,
       AuthConnectionsKickResponse,
+      AuthDeploymentsCreateRequest,
+      AuthDeploymentsCreateResponse,
+      AuthDeploymentsListRequest,
+      AuthDeploymentsListResponse,
+      AuthDeploymentsDisableRequest,
+      AuthDeploymentsDisableResponse,
+      AuthDeploymentsEnableRequest,
+      AuthDeploymentsEnableResponse,
+      AuthDeploymentsRemoveRequest,
+      AuthDeploymentsRemoveResponse,
+      AuthServiceInstancesProvisionRequest,
+      AuthServiceInstancesProvisionResponse,
+      AuthServiceInstancesListRequest,
+      AuthServiceInstancesListResponse,
+      AuthServiceInstancesDisableRequest,
+      AuthServiceInstancesDisableResponse,
+      AuthServiceInstancesEnableRequest,
+      AuthServiceInstancesEnableResponse,
+      AuthServiceInstancesRemoveRequest,
+      AuthServiceInstancesRemoveResponse,
       HealthRequest,
       HealthResponse,
       AuthConnectionsOpenedEvent,
@@ -747,6 +865,113 @@ export const trellisAuth = defineServiceContract(
         docs: {
           summary: "Disconnect a connection.",
           markdown: "Asks the NATS server holding a live connection to drop it.",
+        },
+      },
+      "Auth.Deployments.Create": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentsCreateRequest"),
+        output: ref.schema("AuthDeploymentsCreateResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Create deployment.",
+          markdown:
+            "Creates a service deployment: the boundary its instances run in and the namespaces it owns.",
+        },
+      },
+      "Auth.Deployments.List": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentsListRequest"),
+        output: ref.schema("AuthDeploymentsListResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "List deployments.",
+          markdown: "Pages through deployments, optionally of one kind or only the (not) disabled ones.",
+        },
+      },
+      "Auth.Deployments.Disable": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentsDisableRequest"),
+        output: ref.schema("AuthDeploymentsDisableResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Disable deployment.",
+          markdown: "Marks a deployment disabled, keeping it and its instances for later.",
+        },
+      },
+      "Auth.Deployments.Enable": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentsEnableRequest"),
+        output: ref.schema("AuthDeploymentsEnableResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: { summary: "Enable deployment.", markdown: "Lifts the disabled mark of a deployment." },
+      },
+      "Auth.Deployments.Remove": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentsRemoveRequest"),
+        output: ref.schema("AuthDeploymentsRemoveResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Remove deployment.",
+          markdown:
+            "Deletes a deployment; one that still has instances is kept unless `cascade` removes them too.",
+        },
+      },
+      "Auth.ServiceInstances.Provision": {
+        version: "v1",
+        input: ref.schema("AuthServiceInstancesProvisionRequest"),
+        output: ref.schema("AuthServiceInstancesProvisionResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Provision service instance.",
+          markdown:
+            "Registers a service public session key as an instance of a deployment; its id is derived from the key.",
+        },
+      },
+      "Auth.ServiceInstances.List": {
+        version: "v1",
+        input: ref.schema("AuthServiceInstancesListRequest"),
+        output: ref.schema("AuthServiceInstancesListResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "List service instances.",
+          markdown: "Pages through service instances, optionally of one deployment or by disabled state.",
+        },
+      },
+      "Auth.ServiceInstances.Disable": {
+        version: "v1",
+        input: ref.schema("AuthServiceInstancesDisableRequest"),
+        output: ref.schema("AuthServiceInstancesDisableResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Disable service instance.",
+          markdown: "Marks an instance disabled and disconnects its live connections.",
+        },
+      },
+      "Auth.ServiceInstances.Enable": {
+        version: "v1",
+        input: ref.schema("AuthServiceInstancesEnableRequest"),
+        output: ref.schema("AuthServiceInstancesEnableResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: { summary: "Enable service instance.", markdown: "Lifts the disabled mark of an instance." },
+      },
+      "Auth.ServiceInstances.Remove": {
+        version: "v1",
+        input: ref.schema("AuthServiceInstancesRemoveRequest"),
+        output: ref.schema("AuthServiceInstancesRemoveResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Remove service instance.",
+          markdown: "Deletes an instance, its session and its live connections.",
         },
       },
       "Auth.Health": {

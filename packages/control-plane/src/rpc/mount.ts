@@ -4,6 +4,7 @@ import type { TrellisService } from "@trellis/runtime";
 import type { ControlPlaneContext } from "../context.js";
 import { capabilityHandlers } from "./capabilities.js";
 import { connectionHandlers } from "./connections.js";
+import { deploymentHandlers } from "./deployments.js";
 import { STORE_HEALTH_CHECK, storeHealthCheck } from "./health.js";
 import { identityGrantHandlers } from "./identity-grants.js";
 import { ReplayCache } from "./replay-cache.js";
@@ -62,6 +63,18 @@ export function mountAuthRpcs(
   const connections = connectionHandlers(deps);
   rpc.connectionsList(connections["Auth.Connections.List"]);
   rpc.connectionsKick(connections["Auth.Connections.Kick"]);
+
+  const deployments = deploymentHandlers(deps);
+  rpc.deploymentsCreate(deployments["Auth.Deployments.Create"]);
+  rpc.deploymentsList(deployments["Auth.Deployments.List"]);
+  rpc.deploymentsDisable(deployments["Auth.Deployments.Disable"]);
+  rpc.deploymentsEnable(deployments["Auth.Deployments.Enable"]);
+  rpc.deploymentsRemove(deployments["Auth.Deployments.Remove"]);
+  rpc.serviceInstancesProvision(deployments["Auth.ServiceInstances.Provision"]);
+  rpc.serviceInstancesList(deployments["Auth.ServiceInstances.List"]);
+  rpc.serviceInstancesDisable(deployments["Auth.ServiceInstances.Disable"]);
+  rpc.serviceInstancesEnable(deployments["Auth.ServiceInstances.Enable"]);
+  rpc.serviceInstancesRemove(deployments["Auth.ServiceInstances.Remove"]);
 
   service.health.add(STORE_HEALTH_CHECK, storeHealthCheck(ctx.store));
   rpc.health(async () => Result.ok(await service.health.run()));

@@ -156,5 +156,36 @@ CREATE TABLE contracts (
 CREATE INDEX contracts_contract_id ON contracts (contract_id);
 `;
 
+const SERVICE_DEPLOYMENTS = `
+CREATE TABLE service_deployments (
+  id TEXT PRIMARY KEY,
+  deployment_id TEXT NOT NULL UNIQUE,
+  namespaces TEXT NOT NULL DEFAULT '[]',
+  contract_compatibility_mode TEXT NOT NULL DEFAULT 'strict'
+    CHECK (contract_compatibility_mode IN ('strict', 'mutable-dev')),
+  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX service_deployments_created ON service_deployments (created_at, deployment_id);
+
+CREATE TABLE service_instances (
+  id TEXT PRIMARY KEY,
+  instance_id TEXT NOT NULL UNIQUE,
+  deployment_id TEXT NOT NULL REFERENCES service_deployments (deployment_id),
+  instance_key TEXT NOT NULL UNIQUE,
+  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  capabilities TEXT NOT NULL DEFAULT '["service"]',
+  resource_bindings TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX service_instances_deployment ON service_instances (deployment_id, created_at, instance_id);
+CREATE INDEX service_instances_created ON service_instances (created_at, instance_id);
+`;
+
 /** All migrations, in order. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: "auth_core", sql: AUTH_CORE }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: "auth_core", sql: AUTH_CORE },
+  { version: 2, name: "service_deployments", sql: SERVICE_DEPLOYMENTS },
+];

@@ -9,6 +9,8 @@ import { type OpenDatabaseOptions, openDatabase, type SqliteDatabase } from "./d
 import { IdentitiesRepository } from "./identities-repository.js";
 import { IdentityGrantsRepository } from "./identity-grants-repository.js";
 import { LocalCredentialsRepository } from "./local-credentials-repository.js";
+import { ServiceDeploymentsRepository } from "./service-deployments-repository.js";
+import { ServiceInstancesRepository } from "./service-instances-repository.js";
 import { SessionsRepository } from "./sessions-repository.js";
 import { UsersRepository } from "./users-repository.js";
 
@@ -25,6 +27,8 @@ export interface ControlPlaneStore {
   readonly identityGrants: IdentityGrantsRepository;
   readonly sessions: SessionsRepository;
   readonly contracts: ContractsRepository;
+  readonly serviceDeployments: ServiceDeploymentsRepository;
+  readonly serviceInstances: ServiceInstancesRepository;
   /**
    * Runs `fn` in one (immediate) transaction; repository calls inside it join the transaction.
    * `fn` must be synchronous: do async work (password hashing, I/O) before or after.
@@ -54,6 +58,8 @@ export function createStore(db: SqliteDatabase, options: StoreOptions = {}): Con
     identityGrants: new IdentityGrantsRepository(db, clock),
     sessions: new SessionsRepository(db, clock),
     contracts: new ContractsRepository(db, clock),
+    serviceDeployments: new ServiceDeploymentsRepository(db, clock),
+    serviceInstances: new ServiceInstancesRepository(db, clock),
     transaction: <T>(fn: () => T): T => db.transaction(fn).immediate(),
     close: () => db.close(),
   };

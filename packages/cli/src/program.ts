@@ -4,6 +4,7 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { registerContractsCommands } from "./commands/contracts.js";
+import { registerDevCommand } from "./commands/dev.js";
 import { registerVersionCommand } from "./commands/version.js";
 import type { CommandContext } from "./context.js";
 import { ExitCode, exitCodesHelp } from "./exit-codes.js";
@@ -66,6 +67,7 @@ export function buildProgram(io: CliIo = processIo): BuiltProgram {
 
   registerVersionCommand(program, context);
   registerContractsCommands(program, context);
+  registerDevCommand(program, context);
 
   return { program, context, format, exitCode: () => exitCode };
 }

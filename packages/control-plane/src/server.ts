@@ -9,6 +9,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { trellisAuth } from "@trellis/builtin-contracts";
 import {
+  drainOrClose,
   type Logger,
   Metrics,
   ProofCallerAuthenticator,
@@ -119,16 +120,16 @@ export async function startControlPlane(
     const sessionKey = sessionKeyFromSeed(seed);
     const servers = config.nats.servers;
     const auth = await connectAs(servers, config.nats.auth.credsPath, "trellis-auth");
-    stops.push(() => auth.drain());
+    stops.push(() => drainOrClose(auth));
     const sys = await connectAs(servers, config.nats.system.credsPath, "trellis-system");
-    stops.push(() => sys.drain());
+    stops.push(() => drainOrClose(sys));
     const trellis = await connectAs(
       servers,
       config.nats.trellis.credsPath,
       "trellis",
       `_INBOX.${sessionKey.slice(0, 16)}`,
     );
-    stops.push(() => trellis.drain().catch(() => undefined));
+    stops.push(() => drainOrClose(trellis));
 
     const replicas = await probeReplicas(sys, config.jetstream.replicas);
     const buckets = await ensureAuthBuckets(auth, config, replicas);

@@ -136,8 +136,9 @@ export function registerDevCommand(program: Command, context: CommandContext): v
           say("Stopping…");
           void stop().finally(done);
         };
-        process.once("SIGINT", onSignal);
-        process.once("SIGTERM", onSignal);
+        // `on`, not `once`: a second Ctrl-C while stopping must not kill the process mid-way.
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
         void nats?.exited.then(() => {
           if (stopping) return;
           stopping = true;

@@ -102,3 +102,21 @@ async function logConnectionStates(nc: NatsConnection, logger: Logger): Promise<
     }
   }
 }
+
+/** Drains a connection, or closes it outright when draining cannot finish in time (e.g. the server is gone). */
+export async function drainOrClose(nc: NatsConnection, timeoutMs = 5000): Promise<void> {
+  if (nc.isClosed()) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  const outcome = await Promise.race([
+    nc.drain().then(
+      () => "drained" as const,
+      () => "failed" as const,
+    ),
+    timedOut,
+  ]);
+  clearTimeout(timer);
+  if (outcome !== "drained") await nc.close().catch(() => undefined);
+}

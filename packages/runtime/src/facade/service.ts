@@ -6,6 +6,7 @@
  */
 import type { AnyContractModule, ApiSurfaces } from "@trellis/contracts";
 import { TRELLIS_SUBJECTS } from "@trellis/contracts";
+import { drainOrClose } from "../connection/connection.js";
 import { type EventConsumerBinding, EventConsumerGroupRunner } from "../events/consumer-group.js";
 import type { EventHandler } from "../events/types.js";
 import { type FeedHandler, type FeedHandlerArgs, FeedServer } from "../feeds/server.js";
@@ -299,7 +300,7 @@ export class TrellisService<M extends AnyContractModule> {
     this.stopping ??= (async () => {
       await this.heartbeat?.stop();
       await Promise.allSettled(this.stoppers.map((stop) => stop()));
-      if (!this.options.nc.isClosed()) await this.options.nc.drain().catch(() => undefined);
+      await drainOrClose(this.options.nc);
     })();
     return this.stopping;
   }

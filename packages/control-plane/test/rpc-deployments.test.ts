@@ -3,38 +3,21 @@
  * called by user sessions written straight into the store; plus migration 2 on a version-1 database.
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { trellisAuth } from "@trellis/builtin-contracts";
-import { defineAgentContract, EVENTS_STREAM, EVENTS_STREAM_SUBJECTS } from "@trellis/contracts";
+import { defineAgentContract } from "@trellis/contracts";
 import type { BaseError, Result } from "@trellis/result";
-import {
-  AuthError,
-  EventPublisher,
-  ProofCallerAuthenticator,
-  resolveLogger,
-  SchemaSet,
-  TrellisClient,
-  TrellisService,
-  ValidationError,
-} from "@trellis/runtime";
+import { AuthError, TrellisClient, ValidationError } from "@trellis/runtime";
 import { generateSessionSeed, sessionKeyFromSeed } from "@trellis/runtime/auth";
-import { type NatsServerHandle, startNatsServer } from "@trellis/testing";
+import type { NatsServerHandle } from "@trellis/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConnectionRegistry } from "../src/callout/connections.js";
-import { parseControlPlaneConfig } from "../src/config.js";
-import type { AuthEvents, ControlPlaneContext } from "../src/context.js";
-import { ControlPlaneSessionAuthority, mountAuthRpcs } from "../src/rpc/index.js";
 import { appliedMigrations, openDatabase } from "../src/store/database.js";
 import { MIGRATIONS } from "../src/store/migrations.js";
 import { serviceInstanceId } from "../src/store/service-instances-repository.js";
 import { type ControlPlaneStore, openStore } from "../src/store/store.js";
 import type { User } from "../src/store/users-repository.js";
-import { createLocalUser } from "../src/users/local-accounts.js";
+import { type AuthRpcHarness, type PublishedEvent, startAuthRpcHarness } from "./support/auth-rpc-harness.js";
 
 const ALL_AUTH_RPCS = [
   "Auth.Deployments.Create",
@@ -83,11 +66,8 @@ const PASSWORD = "correct horse battery";
 let server: NatsServerHandle;
 let dir: string;
 let store: ControlPlaneStore;
-let ctx: ControlPlaneContext;
-let service: TrellisService<typeof trellisAuth>;
-let registry: ConnectionRegistry;
 const connections: NatsConnection[] = [];
-const published: { event: string; payload: Record<string, unknown> }[] = [];
+const published: PublishedEvent[] = [];
 
 let admin: User;
 let alice: User;
@@ -174,121 +154,20 @@ function eventsOf(event: string, sessionKey?: string) {
   );
 }
 
+let harness: AuthRpcHarness | undefined;
+
 beforeAll(async () => {
-  server = await startNatsServer();
-  dir = mkdtempSync(join(tmpdir(), "trellis-rpc-deployments-"));
-  store = openStore(join(dir, "trellis.sqlite"));
-  const logger = resolveLogger(false);
-
-  const system = await connect({ servers: server.url });
-  connections.push(system);
-  const jsm = await jetstreamManager(system);
-  await jsm.streams.add({ name: EVENTS_STREAM, subjects: [EVENTS_STREAM_SUBJECTS] });
-  const kvm = new Kvm(system);
-  const [pendingAuth, browserFlows, oauthStates, connectionsKv] = await Promise.all([
-    kvm.create("trellis_pending_auth", { history: 1 }),
-    kvm.create("trellis_browser_flows", { history: 1 }),
-    kvm.create("trellis_oauth_states", { history: 1 }),
-    kvm.create("trellis_connections", { history: 1 }),
-  ]);
-  // A plain server has no system account: kick requests find no responder, and the registry still
-  // forgets the connection, which is what these tests observe.
-  registry = new ConnectionRegistry(connectionsKv, system, logger);
-
-  const publisher = new EventPublisher({
-    js: jetstream(system),
-    contract: trellisAuth,
-    schemas: SchemaSet.of(trellisAuth.CONTRACT),
-    logger,
+  harness = await startAuthRpcHarness({
+    name: "rpc-deployments",
+    password: PASSWORD,
+    connections,
+    published,
   });
-  const publish = async (event: string, data: Record<string, unknown>) => {
-    const result = await publisher.publish(event as never, data as never);
-    if (result.isErr()) throw result.error;
-  };
-  const events: AuthEvents = {
-    sessionRevoked: (input) => publish("Auth.Sessions.Revoked", input),
-    connectionOpened: (input) => publish("Auth.Connections.Opened", input),
-    connectionClosed: (input) => publish("Auth.Connections.Closed", input),
-    connectionKicked: (input) => publish("Auth.Connections.Kicked", input),
-  };
-  const observer = system.subscribe("events.v1.Auth.>");
-  void (async () => {
-    for await (const msg of observer) {
-      published.push({
-        event: msg.subject.replace(/^events\.v1\./, ""),
-        payload: msg.json<Record<string, unknown>>(),
-      });
-    }
-  })();
-
-  ctx = {
-    config: parseControlPlaneConfig(
-      {
-        nats: {
-          servers: server.url,
-          authCallout: {
-            issuer: { nkey: `A${"A".repeat(55)}`, signingSeedFile: "issuer.seed" },
-            target: { nkey: `A${"B".repeat(55)}`, signingSeedFile: "target.seed" },
-            sxSeedFile: "xkey.seed",
-          },
-          auth: { credsPath: "auth.creds" },
-          trellis: { credsPath: "trellis.creds" },
-          system: { credsPath: "system.creds" },
-          sentinelCredsPath: "sentinel.creds",
-        },
-        storage: { dbPath: join(dir, "trellis.sqlite") },
-        http: { publicOrigin: "https://trellis.example.com" },
-      },
-      { baseDir: dir },
-    ),
-    store,
-    logger,
-    kv: { pendingAuth, browserFlows, oauthStates },
-    connections: registry,
-    events,
-    sentinel: { jwt: "sentinel-jwt", seed: "sentinel-seed" },
-    natsServers: [server.url],
-    publicOrigin: "https://trellis.example.com",
-    now: () => new Date(),
-  };
-
-  admin = (
-    await createLocalUser(store, { username: "root", password: PASSWORD, capabilityGroups: ["admin"] })
-  ).unwrap();
-  alice = (
-    await createLocalUser(store, {
-      username: "alice",
-      password: PASSWORD,
-      email: "alice@example.com",
-      capabilities: ["billing::read"],
-    })
-  ).unwrap();
-
-  const serviceSeed = generateSessionSeed();
-  const nc = await connect({
-    servers: server.url,
-    inboxPrefix: `_INBOX.${sessionKeyFromSeed(serviceSeed).slice(0, 16)}`,
-  });
-  const authority = new ControlPlaneSessionAuthority(ctx);
-  service = await TrellisService.open({
-    nc,
-    contract: trellisAuth,
-    name: "trellis",
-    sessionKeySeed: serviceSeed,
-    authenticator: new ProofCallerAuthenticator({ authority }),
-    heartbeat: false,
-    logger: false,
-  });
-  mountAuthRpcs(service, ctx, authority);
-  await service.start();
+  ({ server, dir, store, admin, alice } = harness);
 });
 
 afterAll(async () => {
-  await service?.stop();
-  for (const nc of connections) await nc.close().catch(() => undefined);
-  await server?.stop();
-  store?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await harness?.stop();
 });
 
 function okValue<T>(result: Result<T, BaseError>): T {

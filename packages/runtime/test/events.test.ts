@@ -483,7 +483,7 @@ describe("outbox", () => {
     expect(stateOf(id)?.last_error).toMatch(/outbox-retry\.orders/);
 
     await jsm.streams.add({ name: "OUTBOX_RETRY", subjects: ["outbox-retry.>"] });
-    await vi.waitFor(() => expect(stateOf(id)?.state).toBe("dispatched"), { timeout: 5000, interval: 50 });
+    await vi.waitFor(() => expect(stateOf(id)?.state).toBe("dispatched"), { timeout: 15_000, interval: 50 });
     expect(stateOf(id)?.attempts).toBeGreaterThanOrEqual(2);
     expect(await storedOn("outbox-retry.orders", "OUTBOX_RETRY")).toBe(1);
   });

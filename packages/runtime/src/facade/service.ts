@@ -98,6 +98,11 @@ export interface TrellisServiceOptions<M extends AnyContractModule> extends Trel
   maxConcurrent?: number;
   /** Heartbeat settings; `false` disables heartbeats. */
   heartbeat?: { publishIntervalMs?: number } | false;
+  /**
+   * Whether the service owns `nc` (default `true`): `stop()` then drains it. `false` lets several
+   * services share one connection (the control plane serves every built-in contract on one).
+   */
+  ownsConnection?: boolean;
 }
 
 interface Shared<M extends AnyContractModule> {
@@ -295,12 +300,15 @@ export class TrellisService<M extends AnyContractModule> {
     await this.stop();
   }
 
-  /** Stops heartbeats, listeners and handlers, then drains the connection. Idempotent. */
+  /**
+   * Stops heartbeats, listeners and handlers, then drains the connection unless the service does not
+   * own it (`ownsConnection: false`). Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.heartbeat?.stop();
       await Promise.allSettled(this.stoppers.map((stop) => stop()));
-      await drainOrClose(this.options.nc);
+      if (this.options.ownsConnection !== false) await drainOrClose(this.options.nc);
     })();
     return this.stopping;
   }

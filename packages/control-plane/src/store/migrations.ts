@@ -184,8 +184,74 @@ CREATE INDEX service_instances_deployment ON service_instances (deployment_id, c
 CREATE INDEX service_instances_created ON service_instances (created_at, instance_id);
 `;
 
+const DEPLOYMENT_AUTHORITY = `
+CREATE TABLE deployment_authorities (
+  deployment_id TEXT PRIMARY KEY REFERENCES service_deployments (deployment_id) ON DELETE CASCADE,
+  kind TEXT NOT NULL DEFAULT 'service'
+    CHECK (kind IN ('service', 'device', 'app', 'cli', 'native', 'device-user')),
+  version TEXT NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  desired_state TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX deployment_authorities_created ON deployment_authorities (created_at, deployment_id);
+
+CREATE TABLE deployment_contracts (
+  deployment_id TEXT NOT NULL REFERENCES service_deployments (deployment_id) ON DELETE CASCADE,
+  contract_id TEXT NOT NULL,
+  contract_digest TEXT NOT NULL REFERENCES contracts (digest),
+  activated_at TEXT NOT NULL,
+  PRIMARY KEY (deployment_id, contract_digest)
+);
+CREATE INDEX deployment_contracts_lineage ON deployment_contracts (contract_id, deployment_id);
+CREATE INDEX deployment_contracts_digest ON deployment_contracts (contract_digest);
+
+CREATE TABLE deployment_authority_plans (
+  plan_id TEXT PRIMARY KEY,
+  deployment_id TEXT NOT NULL REFERENCES service_deployments (deployment_id) ON DELETE CASCADE,
+  contract_id TEXT NOT NULL,
+  contract_digest TEXT NOT NULL,
+  classification TEXT NOT NULL CHECK (classification IN ('update', 'migration')),
+  state TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'rejected', 'expired')),
+  proposal_json TEXT NOT NULL,
+  desired_change_json TEXT NOT NULL,
+  materialization_preview_json TEXT NOT NULL,
+  warnings_json TEXT NOT NULL DEFAULT '[]',
+  acknowledgement_required INTEGER NOT NULL DEFAULT 0 CHECK (acknowledgement_required IN (0, 1)),
+  decision_at TEXT,
+  decision_by_json TEXT,
+  decision_reason TEXT,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+CREATE INDEX deployment_authority_plans_deployment ON deployment_authority_plans (deployment_id, created_at, plan_id);
+CREATE INDEX deployment_authority_plans_pending ON deployment_authority_plans (deployment_id, contract_digest, state);
+CREATE INDEX deployment_authority_plans_created ON deployment_authority_plans (created_at, plan_id);
+
+CREATE TABLE implementation_offers (
+  offer_id TEXT PRIMARY KEY,
+  deployment_kind TEXT NOT NULL CHECK (deployment_kind IN ('service', 'device')),
+  deployment_id TEXT NOT NULL REFERENCES service_deployments (deployment_id) ON DELETE CASCADE,
+  instance_id TEXT REFERENCES service_instances (instance_id) ON DELETE CASCADE,
+  contract_id TEXT NOT NULL,
+  contract_digest TEXT NOT NULL,
+  lineage_key TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('offered', 'accepted', 'stale', 'expired', 'withdrawn')),
+  liveness TEXT NOT NULL DEFAULT 'unknown' CHECK (liveness IN ('unknown', 'healthy', 'unhealthy', 'disconnected')),
+  first_offered_at TEXT NOT NULL,
+  accepted_at TEXT,
+  last_refreshed_at TEXT NOT NULL,
+  stale_at TEXT,
+  expires_at TEXT
+);
+CREATE INDEX implementation_offers_instance ON implementation_offers (deployment_id, instance_id, contract_digest);
+CREATE INDEX implementation_offers_lineage ON implementation_offers (lineage_key, instance_id);
+`;
+
 /** All migrations, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "auth_core", sql: AUTH_CORE },
   { version: 2, name: "service_deployments", sql: SERVICE_DEPLOYMENTS },
+  { version: 3, name: "deployment_authority", sql: DEPLOYMENT_AUTHORITY },
 ];

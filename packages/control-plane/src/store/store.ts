@@ -2,6 +2,11 @@
  * The control-plane store: one SQLite connection and its repositories.
  */
 import { AccountFlowsRepository } from "./account-flows-repository.js";
+import {
+  AuthorityPlansRepository,
+  DeploymentAuthoritiesRepository,
+  ImplementationOffersRepository,
+} from "./authority-repository.js";
 import { CapabilityGroupsRepository } from "./capability-groups-repository.js";
 import { type Clock, systemClock } from "./codec.js";
 import { ContractsRepository } from "./contracts-repository.js";
@@ -29,6 +34,12 @@ export interface ControlPlaneStore {
   readonly contracts: ContractsRepository;
   readonly serviceDeployments: ServiceDeploymentsRepository;
   readonly serviceInstances: ServiceInstancesRepository;
+  /** Desired deployment authority and the contract digests each deployment may run. */
+  readonly authorities: DeploymentAuthoritiesRepository;
+  /** Deployment authority plans. */
+  readonly plans: AuthorityPlansRepository;
+  /** Implementation offers of service instances. */
+  readonly offers: ImplementationOffersRepository;
   /**
    * Runs `fn` in one (immediate) transaction; repository calls inside it join the transaction.
    * `fn` must be synchronous: do async work (password hashing, I/O) before or after.
@@ -60,6 +71,9 @@ export function createStore(db: SqliteDatabase, options: StoreOptions = {}): Con
     contracts: new ContractsRepository(db, clock),
     serviceDeployments: new ServiceDeploymentsRepository(db, clock),
     serviceInstances: new ServiceInstancesRepository(db, clock),
+    authorities: new DeploymentAuthoritiesRepository(db, clock),
+    plans: new AuthorityPlansRepository(db, clock),
+    offers: new ImplementationOffersRepository(db, clock),
     transaction: <T>(fn: () => T): T => db.transaction(fn).immediate(),
     close: () => db.close(),
   };

@@ -7,6 +7,8 @@ import { trellisJobs } from "./trellis-jobs.js";
 import { trellisState } from "./trellis-state.js";
 
 export { trellisAuth, trellisCore, trellisHealth, trellisJobs, trellisState };
+/** The `Trellis.Bindings.Get` response schema (its `binding.resources` is what reconciliation materializes). */
+export { TrellisBindingsGetResponse } from "./trellis-core.js";
 
 /** Every builtin contract module. */
 export const BUILTIN_CONTRACTS: readonly AnyContractModule[] = [

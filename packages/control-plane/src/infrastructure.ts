@@ -1,12 +1,13 @@
 /**
  * Infrastructure the control plane ensures at startup (idempotently): the AUTH-account KV buckets with
- * their TTLs and the `trellis` event stream, with JetStream replicas probed from the meta group
- * (3 when three peers are current, else 1) unless configured.
+ * their TTLs (and `trellis_state`, without one) and the `trellis` event stream, with JetStream replicas
+ * probed from the meta group (3 when three peers are current, else 1) unless configured.
  */
 import { jetstreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EVENTS_STREAM, EVENTS_STREAM_SUBJECTS } from "@trellis/contracts";
+import { STATE_BUCKET } from "@trellis/runtime";
 import type { ControlPlaneConfig } from "./config.js";
 import { AUTH_BUCKETS } from "./context.js";
 
@@ -37,6 +38,9 @@ export async function ensureAuthBuckets(
   const kvm = new Kvm(nc);
   const bucket = (name: string, ttl: number) => kvm.create(name, { history: 1, ttl, replicas });
   const flowTtl = Math.max(config.ttlMs.oauth, config.ttlMs.pendingAuth);
+  // App and device state (runtime spec §5.5), bound by the state server: no TTL, entries expire by
+  // their own `expiresAt`.
+  await bucket(STATE_BUCKET, 0);
   return {
     pendingAuth: await bucket(AUTH_BUCKETS.pendingAuth, config.ttlMs.pendingAuth),
     browserFlows: await bucket(AUTH_BUCKETS.browserFlows, flowTtl),

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { trellisAuth } from "@trellis/builtin-contracts";
+import { trellisAuth, trellisState } from "@trellis/builtin-contracts";
 import {
   drainOrClose,
   type Logger,
@@ -25,7 +25,7 @@ import { type ControlPlaneConfig, publicOrigin } from "./config.js";
 import type { ControlPlaneContext, SentinelCredentials } from "./context.js";
 import { createHttpApp, startHttpServer } from "./http/index.js";
 import { ensureAuthBuckets, ensureEventStream, probeReplicas } from "./infrastructure.js";
-import { ControlPlaneSessionAuthority, mountAuthRpcs } from "./rpc/index.js";
+import { ControlPlaneSessionAuthority, mountAuthRpcs, mountStateRpcs } from "./rpc/index.js";
 import { openStore } from "./store/store.js";
 import { ensureAdminBootstrap, ensureDevAdmin } from "./users/bootstrap.js";
 
@@ -208,12 +208,13 @@ export async function startControlPlane(
     }
     const metrics = new Metrics();
     const authority = new ControlPlaneSessionAuthority(context);
+    const authenticator = new ProofCallerAuthenticator({ authority });
     const service = await TrellisService.open({
       nc: trellis,
       contract: trellisAuth,
       name: "trellis",
       sessionKeySeed: seed,
-      authenticator: new ProofCallerAuthenticator({ authority }),
+      authenticator,
       metrics,
       logger,
       heartbeat: false,
@@ -221,6 +222,21 @@ export async function startControlPlane(
     mountAuthRpcs(service, context, authority);
     await service.start();
     stops.push(() => service.stop());
+    // The other built-in contracts share the TRELLIS connection (drained by the auth service's stop).
+    const stateService = await TrellisService.open({
+      nc: trellis,
+      contract: trellisState,
+      name: "trellis",
+      sessionKeySeed: seed,
+      authenticator,
+      metrics,
+      logger,
+      heartbeat: false,
+      ownsConnection: false,
+    });
+    mountStateRpcs(stateService, { store, bucketConnection: auth, logger });
+    await stateService.start();
+    stops.push(() => stateService.stop());
 
     const app = createHttpApp(context, { version: CONTROL_PLANE_VERSION, metrics: () => metrics.expose() });
     const http = await startHttpServer(app, { host: config.http.host, port: config.http.port });

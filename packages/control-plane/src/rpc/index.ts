@@ -1,6 +1,6 @@
 /**
- * The `trellis.auth@v1` RPCs served by the control plane, and the session authority that
- * authenticates their callers straight from the store.
+ * The `trellis.auth@v1` and `trellis.state@v1` RPCs served by the control plane, and the session
+ * authority that authenticates their callers straight from the store.
  *
  * @module
  */
@@ -21,5 +21,6 @@ export {
   sessionEventIdentity,
 } from "./revocation.js";
 export { ControlPlaneSessionAuthority, callerOf, notifySessionInvalidated } from "./session-authority.js";
+export { mountStateRpcs, type StateRpcOptions, storedStateStores } from "./state.js";
 export type { AuthContract, AuthRpcHandler, AuthRpcName } from "./types.js";
 export { VALIDATE_IAT_WINDOW_SECONDS, validatedCallerOf, validateRequest } from "./validate.js";

@@ -52,7 +52,7 @@ export const SERVICE_AUTH_EVENT_SUBSCRIPTIONS: readonly string[] = [
 });
 
 /** An active contract of the deployment. */
-export interface ActiveContract {
+export interface ActiveManifest {
   /** Its digest. */
   digest: string;
   /** Its manifest. */
@@ -62,7 +62,7 @@ export interface ActiveContract {
 /** Input of {@link materializeGrants}. */
 export interface MaterializeGrantsInput {
   /** Every active contract (digest) of the deployment. */
-  contracts: readonly ActiveContract[];
+  contracts: readonly ActiveManifest[];
   /** The catalog: resolves the contracts the active ones use (inactive ones resolve to `undefined`). */
   resolveContract: ContractResolver;
   /** Capabilities the desired state grants the deployment (besides `service`). */

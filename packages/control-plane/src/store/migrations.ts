@@ -249,9 +249,23 @@ CREATE INDEX implementation_offers_instance ON implementation_offers (deployment
 CREATE INDEX implementation_offers_lineage ON implementation_offers (lineage_key, instance_id);
 `;
 
+const MATERIALIZED_AUTHORITY = `
+CREATE TABLE materialized_authority (
+  deployment_id TEXT PRIMARY KEY REFERENCES service_deployments (deployment_id) ON DELETE CASCADE,
+  desired_version TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('current', 'pending', 'failed')),
+  grants_json TEXT NOT NULL,
+  resource_bindings_json TEXT NOT NULL,
+  reconciled_at TEXT NOT NULL,
+  error TEXT
+);
+CREATE INDEX materialized_authority_status ON materialized_authority (status, deployment_id);
+`;
+
 /** All migrations, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "auth_core", sql: AUTH_CORE },
   { version: 2, name: "service_deployments", sql: SERVICE_DEPLOYMENTS },
   { version: 3, name: "deployment_authority", sql: DEPLOYMENT_AUTHORITY },
+  { version: 4, name: "materialized_authority", sql: MATERIALIZED_AUTHORITY },
 ];

@@ -14,6 +14,7 @@ import { type OpenDatabaseOptions, openDatabase, type SqliteDatabase } from "./d
 import { IdentitiesRepository } from "./identities-repository.js";
 import { IdentityGrantsRepository } from "./identity-grants-repository.js";
 import { LocalCredentialsRepository } from "./local-credentials-repository.js";
+import { MaterializedAuthorityRepository } from "./materialized-repository.js";
 import { ServiceDeploymentsRepository } from "./service-deployments-repository.js";
 import { ServiceInstancesRepository } from "./service-instances-repository.js";
 import { SessionsRepository } from "./sessions-repository.js";
@@ -40,6 +41,8 @@ export interface ControlPlaneStore {
   readonly plans: AuthorityPlansRepository;
   /** Implementation offers of service instances. */
   readonly offers: ImplementationOffersRepository;
+  /** Materialized authority (reconciliation results) of each deployment. */
+  readonly materialized: MaterializedAuthorityRepository;
   /**
    * Runs `fn` in one (immediate) transaction; repository calls inside it join the transaction.
    * `fn` must be synchronous: do async work (password hashing, I/O) before or after.
@@ -74,6 +77,7 @@ export function createStore(db: SqliteDatabase, options: StoreOptions = {}): Con
     authorities: new DeploymentAuthoritiesRepository(db, clock),
     plans: new AuthorityPlansRepository(db, clock),
     offers: new ImplementationOffersRepository(db, clock),
+    materialized: new MaterializedAuthorityRepository(db, clock),
     transaction: <T>(fn: () => T): T => db.transaction(fn).immediate(),
     close: () => db.close(),
   };

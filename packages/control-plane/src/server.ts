@@ -9,6 +9,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { trellisAuth, trellisState } from "@trellis/builtin-contracts";
 import {
+  closeIfDown,
   drainOrClose,
   type Logger,
   Metrics,
@@ -104,7 +105,10 @@ export async function startControlPlane(
 ): Promise<ControlPlane> {
   const logger = resolveLogger(options.logger, { component: "control-plane" });
   const stops: (() => Promise<void> | void)[] = [];
+  const connections: NatsConnection[] = [];
   const stopAll = async () => {
+    // With nats-server gone every subscription drain would wait for a reconnect attempt: close first.
+    await Promise.all(connections.map((nc) => closeIfDown(nc)));
     for (const stop of stops.reverse()) {
       try {
         await stop();
@@ -130,6 +134,7 @@ export async function startControlPlane(
       `_INBOX.${sessionKey.slice(0, 16)}`,
     );
     stops.push(() => drainOrClose(trellis));
+    connections.push(auth, sys, trellis);
 
     const replicas = await probeReplicas(sys, config.jetstream.replicas);
     const buckets = await ensureAuthBuckets(auth, config, replicas);

@@ -103,9 +103,36 @@ async function logConnectionStates(nc: NatsConnection, logger: Logger): Promise<
   }
 }
 
-/** Drains a connection, or closes it outright when draining cannot finish in time (e.g. the server is gone). */
+/**
+ * Closes `nc` when it is down (the server is gone, it is reconnecting) or does not answer a ping
+ * within `timeoutMs`, where draining it or its subscriptions could only wait; `true` when it is closed.
+ */
+export async function closeIfDown(nc: NatsConnection, timeoutMs = 1000): Promise<boolean> {
+  if (nc.isClosed()) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  // `rtt()` rejects at once on a connection that is down.
+  const up = await Promise.race([
+    nc.rtt().then(
+      () => true,
+      () => false,
+    ),
+    timedOut,
+  ]);
+  clearTimeout(timer);
+  if (up) return false;
+  await nc.close().catch(() => undefined);
+  return true;
+}
+
+/**
+ * Drains a connection, or closes it outright when it cannot drain: at once when it is down (see
+ * {@link closeIfDown}), else when draining does not finish within `timeoutMs`.
+ */
 export async function drainOrClose(nc: NatsConnection, timeoutMs = 5000): Promise<void> {
-  if (nc.isClosed()) return;
+  if (await closeIfDown(nc)) return;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);

@@ -22,6 +22,8 @@ export default defineConfig({
       "packages/*/src/**/*.test.ts",
       "packages/*/test/**/*.test.ts",
       "contracts/**/*.test.ts",
+      "examples/*/src/**/*.test.ts",
+      "examples/*/test/**/*.test.ts",
       "test/**/*.test.ts",
     ],
     exclude: ["**/node_modules/**", "**/dist/**"],

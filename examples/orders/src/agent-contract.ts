@@ -1,0 +1,21 @@
+/**
+ * The orders agent's contract (`example.orders-agent@v1`): a command-line participant that signs in
+ * as a person and uses every orders RPC and the `Orders.Created` event.
+ */
+import { defineAgentContract } from "@trellis/contracts";
+import { ordersContract } from "./contract.js";
+
+/** The orders agent contract module. */
+export const ordersAgentContract = defineAgentContract({}, () => ({
+  id: "example.orders-agent@v1",
+  displayName: "Orders agent",
+  description: "Example agent: creates, lists and looks up orders, and watches new ones.",
+  uses: {
+    required: {
+      orders: ordersContract.use({
+        rpc: { call: ["Orders.Create", "Orders.Get", "Orders.List"] },
+        events: { subscribe: ["Orders.Created"] },
+      }),
+    },
+  },
+}));

@@ -3,8 +3,9 @@
  * request validation for services, user accounts, capabilities and capability groups, identity
  * grants, live connections and the auth lifecycle events.
  *
- * This module declares the surfaces the control plane serves today (including service deployments
- * and service instances); devices, portals and the other reference surfaces are added as they are implemented.
+ * This module declares the surfaces the control plane serves today (including service deployments,
+ * service instances and deployment authority); devices, portals, grant overrides and the other
+ * reference surfaces are added as they are implemented.
  */
 import { defineServiceContract } from "@trellis/contracts";
 import { z } from "zod";
@@ -506,6 +507,256 @@ export const AuthServiceInstancesRemoveRequest = ServiceInstanceRef;
 export const AuthServiceInstancesRemoveResponse = Success;
 
 // ---------------------------------------------------------------------------------------------
+// Auth.DeploymentAuthority.*
+
+const AuthorityKind = z.enum(["service", "device", "app", "cli", "native", "device-user"]);
+const AuthoritySurfaceKind = z.enum(["rpc", "operation", "event", "feed"]);
+const AuthoritySurfaceAction = z.enum(["call", "publish", "subscribe", "observe", "cancel"]);
+const AuthorityResourceKind = z.enum(["kv", "store", "jobs", "event-consumer", "transfer"]);
+/** A free-form JSON object. */
+const JsonRecord = z.record(z.string(), z.unknown());
+
+/** A contract (lineage) the deployment may use. */
+const AuthorityContractNeed = z.object({ contractId: NonEmpty, required: z.boolean() });
+/** A surface of another contract the deployment may use, with its action. */
+const AuthoritySurfaceNeed = z.object({
+  contractId: NonEmpty,
+  kind: AuthoritySurfaceKind,
+  name: NonEmpty,
+  action: AuthoritySurfaceAction.optional(),
+  required: z.boolean(),
+});
+/** A capability the deployment's instances hold. */
+const AuthorityCapabilityNeed = z.object({ capability: NonEmpty, required: z.boolean() });
+/** A resource with its contract definition. */
+const AuthorityResourceNeed = z.object({
+  kind: AuthorityResourceKind,
+  alias: NonEmpty,
+  required: z.boolean(),
+  definition: JsonRecord.optional(),
+});
+/** Grouped needs. */
+const AuthorityNeeds = z.object({
+  contracts: z.array(AuthorityContractNeed),
+  surfaces: z.array(AuthoritySurfaceNeed),
+  capabilities: z.array(AuthorityCapabilityNeed),
+  resources: z.array(AuthorityResourceNeed),
+});
+/** A surface the deployment provides. */
+const AuthoritySurface = z.object({
+  contractId: NonEmpty,
+  kind: AuthoritySurfaceKind,
+  name: NonEmpty,
+  action: AuthoritySurfaceAction.optional(),
+});
+/** The admin-owned desired authority of one deployment. */
+const DeploymentAuthorityView = z.object({
+  deploymentId: NonEmpty,
+  kind: AuthorityKind,
+  disabled: z.boolean(),
+  desiredState: z.object({
+    needs: AuthorityNeeds,
+    capabilities: z.array(NonEmpty),
+    resources: z.array(AuthorityResourceNeed),
+    surfaces: z.array(AuthoritySurface),
+  }),
+  /** Changes on every accepted plan. */
+  version: NonEmpty,
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+/** What a presented contract asks of its deployment. */
+const AuthorityProposalView = z.object({
+  proposalId: NonEmpty.optional(),
+  deploymentId: NonEmpty,
+  contractId: NonEmpty,
+  contractDigest: Digest,
+  contract: JsonRecord.optional(),
+  requestedNeeds: AuthorityNeeds,
+  providedSurfaces: z.array(AuthoritySurface),
+  summary: JsonRecord.optional(),
+});
+const PlanFields = {
+  planId: NonEmpty,
+  deploymentId: NonEmpty,
+  state: z.enum(["pending", "accepted", "rejected", "expired"]).optional(),
+  proposal: AuthorityProposalView,
+  /** `{added, removed}` needs, surfaces, resources and capabilities. */
+  desiredChange: JsonRecord,
+  /** The grants the accepted desired state would materialize. */
+  materializationPreview: JsonRecord,
+  warnings: z.array(NonEmpty),
+  createdAt: Timestamp,
+  expiresAt: Timestamp.optional(),
+  decisionAt: Timestamp.nullable().optional(),
+  /** `{kind: "user", userId}` or `{kind: "system", mode: "mutable-dev", serviceInstanceId}`. */
+  decisionBy: JsonRecord.nullable().optional(),
+  decisionReason: NonEmpty.nullable().optional(),
+};
+/** An authority plan: an additive update, or a migration that needs an acknowledgement. */
+const AuthorityPlanView = z.union([
+  z.object({ ...PlanFields, classification: z.literal("update") }),
+  z.object({ ...PlanFields, classification: z.literal("migration"), acknowledgementRequired: z.boolean() }),
+]);
+/** A surface as materialized grants name it. */
+const MaterializedSurfaceView = z.object({
+  contractId: NonEmpty,
+  kind: AuthoritySurfaceKind,
+  name: NonEmpty,
+  action: AuthoritySurfaceAction.optional(),
+});
+/** What reconciliation granted the deployment's instances. */
+const MaterializationView = z.object({
+  deploymentId: NonEmpty,
+  desiredVersion: NonEmpty,
+  status: z.enum(["current", "pending", "failed"]),
+  resourceBindings: z.array(
+    z.object({
+      deploymentId: NonEmpty,
+      kind: AuthorityResourceKind,
+      alias: NonEmpty,
+      binding: JsonRecord,
+      limits: JsonRecord.nullable(),
+      createdAt: Timestamp,
+      updatedAt: Timestamp,
+    }),
+  ),
+  grants: z.object({
+    capabilities: z.array(z.object({ capability: NonEmpty })),
+    surfaces: z.array(
+      z.object({
+        contractId: NonEmpty,
+        surfaceKind: AuthoritySurfaceKind,
+        name: NonEmpty,
+        action: AuthoritySurfaceAction.optional(),
+      }),
+    ),
+    nats: z.array(
+      z.object({
+        direction: z.enum(["publish", "subscribe"]),
+        subject: NonEmpty,
+        requiredCapabilities: z.array(NonEmpty),
+        grantSource: z.enum([
+          "owned-surface",
+          "used-surface",
+          "resource-binding",
+          "platform-service",
+          "transfer",
+        ]),
+        surface: MaterializedSurfaceView.optional(),
+      }),
+    ),
+  }),
+  reconciledAt: Timestamp.nullable(),
+  error: NonEmpty.optional(),
+});
+/** A deployment's portal route (deployment portals are not served yet: always `null`). */
+const DeploymentPortalRouteView = z.object({
+  deploymentId: NonEmpty,
+  portalId: NonEmpty.nullable(),
+  entryUrl: NonEmpty.nullable(),
+  disabled: z.boolean(),
+  updatedAt: Timestamp,
+});
+const GrantOverrideFields = { deploymentId: NonEmpty, contractId: NonEmpty };
+const WebOverride = { identityKind: z.literal("web"), origin: NonEmpty, sessionPublicKey: z.null() };
+const SessionOverride = { identityKind: z.literal("session"), origin: z.null(), sessionPublicKey: NonEmpty };
+const CapabilityOverride = {
+  grantKind: z.literal("capability"),
+  capability: NonEmpty,
+  capabilityGroupKey: z.null(),
+};
+const GroupOverride = {
+  grantKind: z.literal("capability-group"),
+  capability: z.null(),
+  capabilityGroupKey: NonEmpty,
+};
+/** A deployment-owned consent pre-approval (grant overrides are not served yet: always empty). */
+const GrantOverrideView = z.union([
+  z.object({ ...GrantOverrideFields, ...WebOverride, ...CapabilityOverride }),
+  z.object({ ...GrantOverrideFields, ...WebOverride, ...GroupOverride }),
+  z.object({ ...GrantOverrideFields, ...SessionOverride, ...CapabilityOverride }),
+  z.object({ ...GrantOverrideFields, ...SessionOverride, ...GroupOverride }),
+]);
+const AuthorityRef = z.object({ deploymentId: NonEmpty });
+const PlanRef = z.object({ planId: NonEmpty });
+const AcceptResponse = z.object({ authority: DeploymentAuthorityView });
+
+export const AuthDeploymentAuthorityListRequest = z.object({
+  ...PageRequest,
+  kind: AuthorityKind.optional(),
+  disabled: z.boolean().optional(),
+});
+export const AuthDeploymentAuthorityListResponse = z.object({
+  entries: z.array(DeploymentAuthorityView),
+  ...PageResponse,
+});
+export const AuthDeploymentAuthorityGetRequest = AuthorityRef;
+export const AuthDeploymentAuthorityGetResponse = z.object({
+  authority: DeploymentAuthorityView,
+  materializedAuthority: MaterializationView.nullable(),
+  portalRoute: DeploymentPortalRouteView.nullable(),
+  grantOverrides: z.array(GrantOverrideView),
+});
+export const AuthDeploymentAuthorityPlanRequest = z.object({
+  deploymentId: NonEmpty,
+  /** The manifest to plan for. */
+  contract: JsonRecord,
+  /** Its digest; a manifest digesting differently is refused. */
+  expectedDigest: Digest,
+});
+export const AuthDeploymentAuthorityPlanResponse = z.object({ plan: AuthorityPlanView });
+export const AuthDeploymentAuthorityPlansListRequest = z.object({
+  ...PageRequest,
+  deploymentId: NonEmpty.optional(),
+  kind: AuthorityKind.optional(),
+  state: z.enum(["pending", "accepted", "rejected", "expired"]).optional(),
+  classification: z.enum(["update", "migration"]).optional(),
+});
+export const AuthDeploymentAuthorityPlansListResponse = z.object({
+  entries: z.array(AuthorityPlanView),
+  ...PageResponse,
+});
+export const AuthDeploymentAuthorityPlansGetRequest = PlanRef;
+export const AuthDeploymentAuthorityPlansGetResponse = z.object({ plan: AuthorityPlanView });
+export const AuthDeploymentAuthorityAcceptUpdateRequest = z.object({
+  planId: NonEmpty,
+  /** Refuse (`desired_version_conflict`) when the desired state moved past this version. */
+  expectedDesiredVersion: NonEmpty.optional(),
+});
+export const AuthDeploymentAuthorityAcceptMigrationRequest = z.object({
+  planId: NonEmpty,
+  expectedDesiredVersion: NonEmpty.optional(),
+  /** Why the admin accepts dropping what the migration removes. */
+  acknowledgement: NonEmpty,
+});
+export const AuthDeploymentAuthorityAcceptResponse = AcceptResponse;
+export const AuthDeploymentAuthorityRejectRequest = z.object({
+  planId: NonEmpty,
+  reason: NonEmpty.optional(),
+});
+export const AuthDeploymentAuthorityRejectResponse = Success;
+export const AuthDeploymentAuthorityReconcileRequest = z.object({
+  deploymentId: NonEmpty,
+  /** Refuse (`desired_version_conflict`) unless the desired state is at this version. */
+  desiredVersion: NonEmpty.optional(),
+});
+export const AuthDeploymentAuthorityReconcileResponse = z.object({
+  authority: DeploymentAuthorityView,
+  materializedAuthority: MaterializationView,
+  reconciliation: z
+    .object({
+      deploymentId: NonEmpty,
+      desiredVersion: NonEmpty,
+      state: z.enum(["idle", "running", "succeeded", "failed"]),
+      startedAt: Timestamp.nullable(),
+      finishedAt: Timestamp.nullable(),
+      message: NonEmpty.optional(),
+    })
+    .optional(),
+});
+
+// ---------------------------------------------------------------------------------------------
 // Auth.Health
 
 export const HealthRequest = z.object({});
@@ -610,6 +861,23 @@ export const trellisAuth = defineServiceContract(
       AuthServiceInstancesEnableResponse,
       AuthServiceInstancesRemoveRequest,
       AuthServiceInstancesRemoveResponse,
+      AuthDeploymentAuthorityListRequest,
+      AuthDeploymentAuthorityListResponse,
+      AuthDeploymentAuthorityGetRequest,
+      AuthDeploymentAuthorityGetResponse,
+      AuthDeploymentAuthorityPlanRequest,
+      AuthDeploymentAuthorityPlanResponse,
+      AuthDeploymentAuthorityPlansListRequest,
+      AuthDeploymentAuthorityPlansListResponse,
+      AuthDeploymentAuthorityPlansGetRequest,
+      AuthDeploymentAuthorityPlansGetResponse,
+      AuthDeploymentAuthorityAcceptUpdateRequest,
+      AuthDeploymentAuthorityAcceptMigrationRequest,
+      AuthDeploymentAuthorityAcceptResponse,
+      AuthDeploymentAuthorityRejectRequest,
+      AuthDeploymentAuthorityRejectResponse,
+      AuthDeploymentAuthorityReconcileRequest,
+      AuthDeploymentAuthorityReconcileResponse,
       HealthRequest,
       HealthResponse,
       AuthConnectionsOpenedEvent,
@@ -972,6 +1240,107 @@ export const trellisAuth = defineServiceContract(
         docs: {
           summary: "Remove service instance.",
           markdown: "Deletes an instance, its session and its live connections.",
+        },
+      },
+      "Auth.DeploymentAuthority.List": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentAuthorityListRequest"),
+        output: ref.schema("AuthDeploymentAuthorityListResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "List deployment authority.",
+          markdown: "Pages through the desired authority of deployments.",
+        },
+      },
+      "Auth.DeploymentAuthority.Get": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentAuthorityGetRequest"),
+        output: ref.schema("AuthDeploymentAuthorityGetResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Read deployment authority.",
+          markdown: "Returns a deployment's desired authority and its materialized authority.",
+        },
+      },
+      "Auth.DeploymentAuthority.Plan": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentAuthorityPlanRequest"),
+        output: ref.schema("AuthDeploymentAuthorityPlanResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Plan deployment authority.",
+          markdown: "Records the update or migration plan a contract needs before the deployment may run it.",
+        },
+      },
+      "Auth.DeploymentAuthority.Plans.List": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentAuthorityPlansListRequest"),
+        output: ref.schema("AuthDeploymentAuthorityPlansListResponse"),
+        capabilities: { call: ["admin"] },
+        errors: ["AuthError", "UnexpectedError"],
+        docs: {
+          summary: "List authority plans.",
+          markdown: "Pages through pending and decided authority plans, newest first, with optional filters.",
+        },
+      },
+      "Auth.DeploymentAuthority.Plans.Get": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentAuthorityPlansGetRequest"),
+        output: ref.schema("AuthDeploymentAuthorityPlansGetResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Read authority plan.",
+          markdown: "Returns one authority plan.",
+        },
+      },
+      "Auth.DeploymentAuthority.AcceptUpdate": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentAuthorityAcceptUpdateRequest"),
+        output: ref.schema("AuthDeploymentAuthorityAcceptResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Accept authority update.",
+          markdown:
+            "Accepts an additive update plan: its needs join the desired state and its contract becomes runnable.",
+        },
+      },
+      "Auth.DeploymentAuthority.AcceptMigration": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentAuthorityAcceptMigrationRequest"),
+        output: ref.schema("AuthDeploymentAuthorityAcceptResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Accept authority migration.",
+          markdown:
+            "Accepts an acknowledged migration plan: the contract's lineage moves to the new digest and what it no longer needs is dropped.",
+        },
+      },
+      "Auth.DeploymentAuthority.Reject": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentAuthorityRejectRequest"),
+        output: ref.schema("AuthDeploymentAuthorityRejectResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Reject authority plan.",
+          markdown: "Rejects a pending plan; the desired state is left as it is.",
+        },
+      },
+      "Auth.DeploymentAuthority.Reconcile": {
+        version: "v1",
+        input: ref.schema("AuthDeploymentAuthorityReconcileRequest"),
+        output: ref.schema("AuthDeploymentAuthorityReconcileResponse"),
+        capabilities: { call: ["admin"] },
+        errors: RPC_ERRORS,
+        docs: {
+          summary: "Reconcile deployment authority.",
+          markdown: "Converges the deployment's resources and grants onto its desired authority.",
         },
       },
       "Auth.Health": {

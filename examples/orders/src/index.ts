@@ -9,4 +9,5 @@ export * from "./agent-contract.js";
 export * from "./config.js";
 export * from "./contract.js";
 export * from "./demo.js";
+export * from "./run-service.js";
 export * from "./service.js";

@@ -10,4 +10,19 @@ export { ExitCode } from "./exit-codes.js";
 export { main } from "./main.js";
 export { type CliIo, OUTPUT_FORMATS, Output, type OutputFormat, processIo, type Report } from "./output.js";
 export { type BuiltProgram, buildProgram } from "./program.js";
+export { trellisCli } from "./session/contract.js";
+export {
+  completeWithPassword,
+  type LoginOptions,
+  type LoginResult,
+  type LogoutResult,
+  login,
+  loginWithPassword,
+  logout,
+  type PasswordLoginOptions,
+  type SignedInUser,
+  type WhoAmI,
+  whoami,
+} from "./session/login.js";
+export { cliConfigDir, readSession, type SavedSession, SESSION_FILE } from "./session/store.js";
 export { type PackageInfo, readPackageInfo } from "./version.js";

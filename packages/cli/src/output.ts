@@ -66,6 +66,14 @@ export class Output {
   }
 
   /**
+   * Prints progress a person or script must act on before the command can finish (such as a sign-in
+   * URL) on stderr: the `text` lines, or `json` as one line of JSON. stdout stays reserved for results.
+   */
+  progress(text: readonly string[], json: unknown): void {
+    this.io.stderr(this.format === "json" ? `${JSON.stringify(json)}\n` : lines(text));
+  }
+
+  /**
    * Prints an error on stderr: `error: <message>` and its extra lines (text) or `{"error": {...}}`
    * (json).
    */

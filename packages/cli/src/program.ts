@@ -5,6 +5,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { registerContractsCommands } from "./commands/contracts.js";
 import { registerDevCommand } from "./commands/dev.js";
+import { registerSessionCommands } from "./commands/session.js";
 import { registerVersionCommand } from "./commands/version.js";
 import type { CommandContext } from "./context.js";
 import { ExitCode, exitCodesHelp } from "./exit-codes.js";
@@ -32,7 +33,7 @@ export function buildProgram(io: CliIo = processIo): BuiltProgram {
   let exitCode: ExitCode = ExitCode.Ok;
 
   const program = new Command("trellis")
-    .description("Trellis command line: contract tools (more commands to come)")
+    .description("Trellis command line: contract tools, sign-in, development platform")
     .addOption(
       new Option("--format <format>", "output format: text for people, json for scripts")
         .choices(OUTPUT_FORMATS)
@@ -68,6 +69,7 @@ export function buildProgram(io: CliIo = processIo): BuiltProgram {
   registerVersionCommand(program, context);
   registerContractsCommands(program, context);
   registerDevCommand(program, context);
+  registerSessionCommands(program, context);
 
   return { program, context, format, exitCode: () => exitCode };
 }

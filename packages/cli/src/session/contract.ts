@@ -1,0 +1,36 @@
+/**
+ * `trellis.cli@v1`: the agent contract the `trellis` CLI signs in with. Approving it delegates to the
+ * CLI's session what its commands call: the baseline `Auth.Sessions.Me/Logout` (added by
+ * `defineAgentContract`) and the administration RPCs of deployments and service instances.
+ */
+import { trellisAuth } from "@trellis/builtin-contracts";
+import { defineAgentContract } from "@trellis/contracts";
+
+/** The CLI's contract module. */
+export const trellisCli = defineAgentContract({}, () => ({
+  id: "trellis.cli@v1",
+  displayName: "Trellis CLI",
+  description: "The trellis command line: sign-in and administration of this Trellis installation.",
+  uses: {
+    required: {
+      auth: trellisAuth.use({
+        rpc: {
+          call: [
+            "Auth.Sessions.Me",
+            "Auth.Sessions.Logout",
+            "Auth.Deployments.Create",
+            "Auth.Deployments.List",
+            "Auth.Deployments.Disable",
+            "Auth.Deployments.Enable",
+            "Auth.Deployments.Remove",
+            "Auth.ServiceInstances.Provision",
+            "Auth.ServiceInstances.List",
+            "Auth.ServiceInstances.Disable",
+            "Auth.ServiceInstances.Enable",
+            "Auth.ServiceInstances.Remove",
+          ],
+        },
+      }),
+    },
+  },
+}));

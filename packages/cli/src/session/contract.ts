@@ -1,7 +1,8 @@
 /**
  * `trellis.cli@v1`: the agent contract the `trellis` CLI signs in with. Approving it delegates to the
  * CLI's session what its commands call: the baseline `Auth.Sessions.Me/Logout` (added by
- * `defineAgentContract`) and the administration RPCs of deployments and service instances.
+ * `defineAgentContract`) and the administration RPCs of deployments, service instances and deployment
+ * authority (plans and their decisions).
  */
 import { trellisAuth } from "@trellis/builtin-contracts";
 import { defineAgentContract } from "@trellis/contracts";
@@ -28,6 +29,15 @@ export const trellisCli = defineAgentContract({}, () => ({
             "Auth.ServiceInstances.Disable",
             "Auth.ServiceInstances.Enable",
             "Auth.ServiceInstances.Remove",
+            "Auth.DeploymentAuthority.List",
+            "Auth.DeploymentAuthority.Get",
+            "Auth.DeploymentAuthority.Plan",
+            "Auth.DeploymentAuthority.Plans.List",
+            "Auth.DeploymentAuthority.Plans.Get",
+            "Auth.DeploymentAuthority.AcceptUpdate",
+            "Auth.DeploymentAuthority.AcceptMigration",
+            "Auth.DeploymentAuthority.Reject",
+            "Auth.DeploymentAuthority.Reconcile",
           ],
         },
       }),

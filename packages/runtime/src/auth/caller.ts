@@ -2,6 +2,7 @@
  * Who is calling: the authenticated caller of an inbound request, and the session authority that
  * knows what each session may do (runtime spec §1.2 step 4; architecture "RPC auth on the hot path").
  */
+import type { AuthError } from "../errors/errors.js";
 
 /** The authenticated participant behind a session. */
 export interface Caller {
@@ -31,10 +32,50 @@ export interface SessionAuthorityRecord {
   expiresAt?: number;
 }
 
+/**
+ * The verified proof of an inbound request, handed to the authority on a cache miss so that one backed
+ * by `Auth.Requests.Validate` can forward it (runtime spec §1.2 step 4).
+ */
+export interface SessionLookupRequest {
+  /** The caller's session key. */
+  sessionKey: string;
+  /** The `proof` header. */
+  proof: string;
+  /** Concrete subject the request arrived on. */
+  subject: string;
+  /** SHA-256 of the raw body, base64url. */
+  payloadHash: string;
+  /** The `iat` header, unix seconds. */
+  iat: number;
+  /** The `request-id` header. */
+  requestId: string;
+  /** Capabilities the surface requires (all of them). */
+  requiredCapabilities: readonly string[];
+}
+
+/** An authority's answer that is neither a record nor "unknown session": a refusal or an outage. */
+export interface SessionLookupFailure {
+  /** The refusal to give the caller. */
+  error: AuthError;
+  /** The authority could not be asked (timeout, no responders, …): a cached record may still serve. */
+  unavailable?: boolean;
+}
+
+/** What {@link SessionAuthority.lookup} answers. */
+export type SessionLookup = SessionAuthorityRecord | SessionLookupFailure | undefined;
+
+/** Is `lookup` a {@link SessionLookupFailure}? */
+export function isSessionLookupFailure(lookup: SessionLookup): lookup is SessionLookupFailure {
+  return lookup !== undefined && "error" in lookup;
+}
+
 /** Answers "who is this session and what may it do?" — the control plane in production. */
 export interface SessionAuthority {
-  /** The record of a session, or `undefined` when it is unknown, expired or revoked. */
-  lookup(sessionKey: string): Promise<SessionAuthorityRecord | undefined>;
+  /**
+   * The record of a session, `undefined` when it is unknown, expired or revoked, or a failure. `request`
+   * is the request being authenticated (authorities that keep their own records may ignore it).
+   */
+  lookup(sessionKey: string, request?: SessionLookupRequest): Promise<SessionLookup>;
   /** Registers a listener told when a session is revoked or closed; returns an unsubscribe function. */
   onInvalidate?(listener: (sessionKey: string) => void): () => void;
 }

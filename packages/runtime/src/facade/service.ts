@@ -23,6 +23,7 @@ import { type HandlerResult, type RpcContext, RpcServer } from "../rpc/server.js
 import { SchemaSet } from "../validation/schemas.js";
 import { type ListenOptions, TrellisClient, type TrellisClientOptions } from "./client.js";
 import { buildFacade, type Grouped } from "./naming.js";
+import { type ConnectServiceOptions, connectService } from "./service-connect.js";
 
 type TypesOf<D> = D extends { readonly " types"?: infer T } ? NonNullable<T> : never;
 type Field<D, F extends string> = TypesOf<D> extends { [P in F]: infer V } ? V : never;
@@ -188,6 +189,11 @@ export class TrellisService<M extends AnyContractModule> {
     );
   }
 
+  /** Bootstraps through the control plane, connects to NATS and opens the service (runtime spec §6.1). */
+  static connect<M extends AnyContractModule>(options: ConnectServiceOptions<M>): Promise<TrellisService<M>> {
+    return connectService(options);
+  }
+
   /** Opens the service on an existing connection: binds its KV resources and mounts its health RPC. */
   static async open<M extends AnyContractModule>(
     options: TrellisServiceOptions<M>,
@@ -200,6 +206,11 @@ export class TrellisService<M extends AnyContractModule> {
     );
     if (kv.isErr()) throw kv.error;
     return new TrellisService(options, kv.value);
+  }
+
+  /** Runs `stopper` when the service stops, before the connection is drained. */
+  onStop(stopper: () => void | Promise<void>): void {
+    this.stoppers.push(async () => stopper());
   }
 
   /** Handles whose handlers also receive `deps`. */

@@ -1,13 +1,17 @@
 /**
  * Authenticating inbound requests on the hot path: verify the proof locally, refuse replays within the
  * iat window, and look the session up in a bounded cache of the session authority. Once warm, no
- * control-plane round trip happens per request.
+ * control-plane round trip happens per request; while the authority is unreachable, warm sessions keep
+ * being served from the cache for a bounded time (stale-while-error).
  */
 import { Result } from "@trellis/result";
 import {
   type Caller,
+  isSessionLookupFailure,
   type SessionAuthority,
   type SessionAuthorityRecord,
+  type SessionLookup,
+  type SessionLookupRequest,
   subjectMatches,
 } from "../auth/caller.js";
 import { sha256, verifyDigest } from "../auth/keys.js";
@@ -59,6 +63,10 @@ export interface ProofAuthenticatorOptions {
   iatWindowSeconds?: number;
   /** How long a looked-up record is trusted, ms (default 30 000). */
   cacheTtlMs?: number;
+  /** How long after its lookup a record may still serve while the authority is unreachable, ms (default 600 000). */
+  staleTtlMs?: number;
+  /** How long a stale record serves before the authority is asked again, ms (default 5000). */
+  staleRetryMs?: number;
   /** Most records cached at once (default 10 000). */
   cacheSize?: number;
   /** Clock (ms since epoch). */
@@ -70,12 +78,17 @@ export class ProofCallerAuthenticator implements CallerAuthenticator {
   private readonly authority: SessionAuthority;
   private readonly windowSeconds: number;
   private readonly cacheTtlMs: number;
+  private readonly staleTtlMs: number;
+  private readonly staleRetryMs: number;
   private readonly cacheSize: number;
   private readonly now: () => number;
+  /** Cached answers: trusted until `until`, servable during an outage until `staleUntil`. */
   private readonly sessions = new Map<
     string,
-    { record: SessionAuthorityRecord | undefined; until: number }
+    { record: SessionAuthorityRecord | undefined; until: number; staleUntil: number }
   >();
+  /** Bumped on every invalidation, so a lookup that raced with one is not cached. */
+  private invalidations = 0;
   private readonly seen = new Map<string, number>();
   private readonly stopListening?: () => void;
 
@@ -83,13 +96,16 @@ export class ProofCallerAuthenticator implements CallerAuthenticator {
     this.authority = options.authority;
     this.windowSeconds = options.iatWindowSeconds ?? 30;
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
+    this.staleTtlMs = options.staleTtlMs ?? 600_000;
+    this.staleRetryMs = options.staleRetryMs ?? 5000;
     this.cacheSize = options.cacheSize ?? 10_000;
     this.now = options.now ?? Date.now;
-    this.stopListening = options.authority.onInvalidate?.((sessionKey) => this.sessions.delete(sessionKey));
+    this.stopListening = options.authority.onInvalidate?.((sessionKey) => this.invalidate(sessionKey));
   }
 
   /** Forgets a session's cached record (e.g. on a revocation event). */
   invalidate(sessionKey: string): void {
+    this.invalidations++;
     this.sessions.delete(sessionKey);
   }
 
@@ -125,11 +141,9 @@ export class ProofCallerAuthenticator implements CallerAuthenticator {
         },
       );
     }
+    const payloadHash = sha256(request.payload);
     const digest = sha256(
-      rpcProofInputFromHash(
-        { sessionKey, subject: request.subject, iat, requestId },
-        sha256(request.payload),
-      ),
+      rpcProofInputFromHash({ sessionKey, subject: request.subject, iat, requestId }, payloadHash),
     );
     if (!verifyDigest(sessionKey, digest, proof)) {
       return this.refuse("invalid_signature", "The proof does not match the request");
@@ -138,7 +152,19 @@ export class ProofCallerAuthenticator implements CallerAuthenticator {
     if (this.seen.has(replayKey)) return this.refuse("invalid_signature", "The request id was already used");
     this.rememberRequest(replayKey, nowMs);
 
-    const record = await this.lookup(sessionKey, nowMs);
+    const record = await this.lookup(
+      {
+        sessionKey,
+        proof,
+        subject: request.subject,
+        payloadHash: Buffer.from(payloadHash).toString("base64url"),
+        iat,
+        requestId,
+        requiredCapabilities: request.requiredCapabilities,
+      },
+      nowMs,
+    );
+    if (isSessionLookupFailure(record)) return Result.err(record.error);
     if (!record || record.caller.active === false) {
       return this.refuse("session_not_found", "The session is unknown, expired or revoked");
     }
@@ -173,16 +199,29 @@ export class ProofCallerAuthenticator implements CallerAuthenticator {
     this.seen.set(key, nowMs);
   }
 
-  private async lookup(sessionKey: string, nowMs: number): Promise<SessionAuthorityRecord | undefined> {
+  private async lookup(request: SessionLookupRequest, nowMs: number): Promise<SessionLookup> {
+    const { sessionKey } = request;
     const cached = this.sessions.get(sessionKey);
     if (cached && cached.until > nowMs) return cached.record;
-    const record = await this.authority.lookup(sessionKey);
-    if (this.sessions.size >= this.cacheSize)
+    const invalidations = this.invalidations;
+    const found = await this.authority.lookup(sessionKey, request);
+    if (isSessionLookupFailure(found)) {
+      // Refusals are never cached: the next request asks again (its subject or capabilities may differ).
+      if (!found.unavailable || !cached?.record || cached.staleUntil <= nowMs) return found;
+      // Stale-while-error: keep serving the warm session and ask the authority again a little later.
+      cached.until = Math.min(nowMs + this.staleRetryMs, cached.staleUntil);
+      return cached.record;
+    }
+    // A revocation heard while the lookup was in flight wins over its (older) answer.
+    if (invalidations !== this.invalidations) return found;
+    if (!cached && this.sessions.size >= this.cacheSize)
       this.sessions.delete(this.sessions.keys().next().value as string);
-    const until = Math.min(nowMs + this.cacheTtlMs, record?.expiresAt ?? Number.POSITIVE_INFINITY);
+    const expiresAt = found?.expiresAt ?? Number.POSITIVE_INFINITY;
     // Unknown sessions are cached briefly too, so a flood of bad keys cannot hammer the authority.
-    this.sessions.set(sessionKey, { record, until: record ? until : nowMs + 1000 });
-    return record;
+    const until = found ? Math.min(nowMs + this.cacheTtlMs, expiresAt) : nowMs + 1000;
+    const staleUntil = found ? Math.min(nowMs + this.staleTtlMs, expiresAt) : until;
+    this.sessions.set(sessionKey, { record: found, until, staleUntil });
+    return found;
   }
 }
 

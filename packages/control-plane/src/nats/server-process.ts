@@ -33,6 +33,11 @@ export interface SpawnNatsServerOptions {
   args?: string[];
   /** How long to wait for the server to greet clients with `INFO` (default 10 000 ms). */
   readyTimeoutMs?: number;
+  /**
+   * Run it in its own process group (default `false`), so a terminal's Ctrl-C reaches only the parent,
+   * which then stops it by PID in its own order.
+   */
+  detached?: boolean;
 }
 
 /** A running nats-server child process started by {@link spawnNatsServer}. */
@@ -313,7 +318,10 @@ export async function spawnNatsServer(options: SpawnNatsServerOptions): Promise<
   if (options.configFile) args.push("-c", options.configFile);
   if (options.args) args.push(...options.args);
 
-  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(binary, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: options.detached ?? false,
+  });
 
   // Keep draining both pipes for the child's whole life so it never blocks on a full pipe.
   let output = "";

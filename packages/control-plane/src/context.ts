@@ -5,6 +5,8 @@
  */
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "@trellis/runtime";
+import type { ContractCatalog } from "./authority/catalog.js";
+import type { DeploymentAuthorityService } from "./authority/planning.js";
 import type { LiveConnection, SessionKicker } from "./callout/connections.js";
 import type { ControlPlaneConfig } from "./config.js";
 import type { ControlPlaneStore } from "./store/store.js";
@@ -82,6 +84,10 @@ export interface ControlPlaneContext {
   natsServers: string[];
   /** The public origin of the HTTP server (links, portal URLs). */
   publicOrigin: string;
+  /** The contract catalog: built-in contracts and the digests active in enabled deployments. */
+  catalog: ContractCatalog;
+  /** Deployment authority: plans, decisions, reconciliation. */
+  deploymentAuthority: DeploymentAuthorityService;
   /** Server clock. */
   now(): Date;
 }

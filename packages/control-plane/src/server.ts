@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { trellisAuth, trellisState } from "@trellis/builtin-contracts";
+import { trellisAuth, trellisCore, trellisState } from "@trellis/builtin-contracts";
 import {
   closeIfDown,
   drainOrClose,
@@ -19,6 +19,7 @@ import {
 } from "@trellis/runtime";
 import { generateSessionSeed, sessionKeyFromSeed } from "@trellis/runtime/auth";
 import { createAuthEvents } from "./auth-events.js";
+import { createDeploymentAuthority } from "./authority/index.js";
 import { AuthCallout, type CalloutDecision } from "./callout/callout.js";
 import { ConnectionRegistry } from "./callout/connections.js";
 import { UserPrincipalResolver } from "./callout/user-principals.js";
@@ -26,7 +27,7 @@ import { type ControlPlaneConfig, publicOrigin } from "./config.js";
 import type { ControlPlaneContext, SentinelCredentials } from "./context.js";
 import { createHttpApp, startHttpServer } from "./http/index.js";
 import { ensureAuthBuckets, ensureEventStream, probeReplicas } from "./infrastructure.js";
-import { ControlPlaneSessionAuthority, mountAuthRpcs, mountStateRpcs } from "./rpc/index.js";
+import { ControlPlaneSessionAuthority, mountAuthRpcs, mountCoreRpcs, mountStateRpcs } from "./rpc/index.js";
 import { openStore } from "./store/store.js";
 import { ensureAdminBootstrap, ensureDevAdmin } from "./users/bootstrap.js";
 
@@ -157,6 +158,13 @@ export async function startControlPlane(
 
     const sentinel = readCreds(config.nats.sentinelCredsPath);
     const clientServers = config.nats.clientServers ?? servers;
+    const { catalog, deploymentAuthority } = createDeploymentAuthority({
+      store,
+      nc: trellis,
+      logger,
+      now: () => new Date(),
+      replicas,
+    });
     const context: ControlPlaneContext = {
       config,
       store,
@@ -171,6 +179,8 @@ export async function startControlPlane(
       sentinel,
       natsServers: Array.isArray(clientServers) ? clientServers : [clientServers],
       publicOrigin: publicOrigin(config),
+      catalog,
+      deploymentAuthority,
       now: () => new Date(),
     };
 
@@ -242,6 +252,20 @@ export async function startControlPlane(
     mountStateRpcs(stateService, { store, bucketConnection: auth, logger });
     await stateService.start();
     stops.push(() => stateService.stop());
+    const coreService = await TrellisService.open({
+      nc: trellis,
+      contract: trellisCore,
+      name: "trellis",
+      sessionKeySeed: seed,
+      authenticator,
+      metrics,
+      logger,
+      heartbeat: false,
+      ownsConnection: false,
+    });
+    mountCoreRpcs(coreService, { store, authority });
+    await coreService.start();
+    stops.push(() => coreService.stop());
 
     const app = createHttpApp(context, { version: CONTROL_PLANE_VERSION, metrics: () => metrics.expose() });
     const http = await startHttpServer(app, { host: config.http.host, port: config.http.port });

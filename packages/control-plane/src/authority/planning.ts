@@ -395,6 +395,40 @@ export class DeploymentAuthorityService {
     return this.reconcile(deploymentId, contractId);
   }
 
+  /**
+   * Reconciles the deployment now; with `desiredVersion`, refuses (`desired_version_conflict`) when the
+   * desired state is at another version, and `deployment_not_found` for an unknown deployment.
+   */
+  async reconcileNow(
+    deploymentId: string,
+    desiredVersion?: string,
+  ): Promise<
+    Result<
+      { authority: DeploymentAuthorityRecord; materialized: MaterializedAuthorityView },
+      AuthorityRefusal
+    >
+  > {
+    const authority = this.store.authorities.ensure(deploymentId, this.options.now());
+    if (authority === undefined) {
+      return Result.err(
+        new AuthorityRefusal("deployment_not_found", `Deployment '${deploymentId}' not found`, {
+          deploymentId,
+        }),
+      );
+    }
+    if (desiredVersion !== undefined && desiredVersion !== authority.version) {
+      return Result.err(
+        new AuthorityRefusal(
+          "desired_version_conflict",
+          `Deployment '${deploymentId}' authority is at version '${authority.version}', not the expected '${desiredVersion}'`,
+          { deploymentId, expected: desiredVersion, actual: authority.version },
+        ),
+      );
+    }
+    const materialized = await this.options.reconciler.reconcile(deploymentId);
+    return Result.ok({ authority: this.store.authorities.get(deploymentId) ?? authority, materialized });
+  }
+
   /** Rejects a pending plan; the desired state is left as it is. */
   reject(
     planId: string,

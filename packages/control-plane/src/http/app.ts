@@ -10,6 +10,7 @@ import type { ControlPlaneContext } from "../context.js";
 import { checkHealth } from "../flows/health.js";
 import { portalRoutes } from "../portal/routes.js";
 import { authRoutes } from "./auth-routes.js";
+import { bootstrapRoutes } from "./bootstrap.js";
 import type { HttpEnv } from "./env.js";
 import { rateLimit } from "./rate-limit.js";
 import { corsFromWebOrigins, securityHeaders } from "./security.js";
@@ -61,6 +62,7 @@ export function createHttpApp(ctx: ControlPlaneContext, options: HttpAppOptions 
   });
 
   app.route("/", authRoutes(ctx));
+  app.route("/", bootstrapRoutes(ctx));
   app.route("/", portalRoutes(ctx));
 
   app.notFound((c) => c.json({ reason: "not_found", message: "Not found" }, 404));

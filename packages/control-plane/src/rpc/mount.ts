@@ -2,6 +2,7 @@
 import { Result } from "@trellis/result";
 import type { TrellisService } from "@trellis/runtime";
 import type { ControlPlaneContext } from "../context.js";
+import { authorityHandlers } from "./authority.js";
 import { capabilityHandlers } from "./capabilities.js";
 import { connectionHandlers } from "./connections.js";
 import { deploymentHandlers } from "./deployments.js";
@@ -75,6 +76,17 @@ export function mountAuthRpcs(
   rpc.serviceInstancesDisable(deployments["Auth.ServiceInstances.Disable"]);
   rpc.serviceInstancesEnable(deployments["Auth.ServiceInstances.Enable"]);
   rpc.serviceInstancesRemove(deployments["Auth.ServiceInstances.Remove"]);
+
+  const deploymentAuthority = authorityHandlers(deps);
+  rpc.deploymentAuthorityList(deploymentAuthority["Auth.DeploymentAuthority.List"]);
+  rpc.deploymentAuthorityGet(deploymentAuthority["Auth.DeploymentAuthority.Get"]);
+  rpc.deploymentAuthorityPlan(deploymentAuthority["Auth.DeploymentAuthority.Plan"]);
+  rpc.deploymentAuthorityPlansList(deploymentAuthority["Auth.DeploymentAuthority.Plans.List"]);
+  rpc.deploymentAuthorityPlansGet(deploymentAuthority["Auth.DeploymentAuthority.Plans.Get"]);
+  rpc.deploymentAuthorityAcceptUpdate(deploymentAuthority["Auth.DeploymentAuthority.AcceptUpdate"]);
+  rpc.deploymentAuthorityAcceptMigration(deploymentAuthority["Auth.DeploymentAuthority.AcceptMigration"]);
+  rpc.deploymentAuthorityReject(deploymentAuthority["Auth.DeploymentAuthority.Reject"]);
+  rpc.deploymentAuthorityReconcile(deploymentAuthority["Auth.DeploymentAuthority.Reconcile"]);
 
   service.health.add(STORE_HEALTH_CHECK, storeHealthCheck(ctx.store));
   rpc.health(async () => Result.ok(await service.health.run()));

@@ -310,8 +310,15 @@ export class DeploymentAuthoritiesRepository {
     return row === undefined ? undefined : toAuthority(row);
   }
 
-  /** One page of authorities, oldest first (after creating the missing ones of existing deployments). */
-  list(page: PageRequest = {}, now: Date = this.clock()): Page<DeploymentAuthorityRecord> {
+  /**
+   * One page of authorities, oldest first (after creating the missing ones of existing deployments).
+   * `disabled` filters on the authority or its deployment being disabled.
+   */
+  list(
+    page: PageRequest = {},
+    filter: { disabled?: boolean } = {},
+    now: Date = this.clock(),
+  ): Page<DeploymentAuthorityRecord> {
     const missing = this.db
       .prepare<[], { deployment_id: string }>(
         `SELECT deployment_id FROM service_deployments
@@ -320,14 +327,25 @@ export class DeploymentAuthoritiesRepository {
       .all();
     for (const { deployment_id } of missing) this.ensure(deployment_id, now);
     const { offset, limit } = normalizePage(page);
+    const where =
+      filter.disabled === undefined
+        ? ""
+        : `WHERE (a.disabled = 1 OR EXISTS (SELECT 1 FROM service_deployments d
+             WHERE d.deployment_id = a.deployment_id AND d.disabled = 1)) = @disabled`;
+    const params = filter.disabled === undefined ? {} : { disabled: toSqlBool(filter.disabled) };
     const count =
-      this.db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM deployment_authorities").get()?.n ?? 0;
+      this.db
+        .prepare<object, { n: number }>(`SELECT COUNT(*) AS n FROM deployment_authorities a ${where}`)
+        .get(params)?.n ?? 0;
+    const columns = AUTHORITY_COLUMNS.split(", ")
+      .map((column) => `a.${column}`)
+      .join(", ");
     const rows = this.db
-      .prepare<{ limit: number; offset: number }, AuthorityRow>(
-        `SELECT ${AUTHORITY_COLUMNS} FROM deployment_authorities
-         ORDER BY created_at, deployment_id LIMIT @limit OFFSET @offset`,
+      .prepare<object, AuthorityRow>(
+        `SELECT ${columns} FROM deployment_authorities a ${where}
+         ORDER BY a.created_at, a.deployment_id LIMIT @limit OFFSET @offset`,
       )
-      .all({ limit, offset });
+      .all({ ...params, limit, offset });
     return toPage(rows.map(toAuthority), count, offset, limit);
   }
 

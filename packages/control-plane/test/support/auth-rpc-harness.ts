@@ -20,6 +20,7 @@ import {
 } from "@trellis/runtime";
 import { generateSessionSeed, sessionKeyFromSeed } from "@trellis/runtime/auth";
 import { type NatsServerHandle, startNatsServer } from "@trellis/testing";
+import { createDeploymentAuthority } from "../../src/authority/index.js";
 import { ConnectionRegistry } from "../../src/callout/connections.js";
 import { parseControlPlaneConfig } from "../../src/config.js";
 import type { AuthEvents, ControlPlaneContext } from "../../src/context.js";
@@ -129,6 +130,7 @@ export async function startAuthRpcHarness(options: {
     sentinel: { jwt: "sentinel-jwt", seed: "sentinel-seed" },
     natsServers: [server.url],
     publicOrigin: "https://trellis.example.com",
+    ...createDeploymentAuthority({ store, nc: system, logger, now: () => new Date() }),
     now: () => new Date(),
   };
 

@@ -263,7 +263,7 @@ export async function startControlPlane(
       heartbeat: false,
       ownsConnection: false,
     });
-    mountCoreRpcs(coreService, { store, authority });
+    mountCoreRpcs(coreService, { store });
     await coreService.start();
     stops.push(() => coreService.stop());
 

@@ -1,10 +1,18 @@
 /**
- * The `trellis.auth@v1` and `trellis.state@v1` RPCs served by the control plane, and the session
- * authority that authenticates their callers straight from the store.
+ * The `trellis.auth@v1`, `trellis.state@v1` and `trellis.core@v1` RPCs served by the control plane, and
+ * the session authority that authenticates their callers straight from the store.
  *
  * @module
  */
 export { capabilityCatalog, PLATFORM_CAPABILITIES } from "./capabilities.js";
+export {
+  CONTROL_PLANE_CONTRACTS,
+  type CoreRpcOptions,
+  catalogDocument,
+  coreHandlers,
+  mountCoreRpcs,
+  surfaceStatus,
+} from "./catalog.js";
 export { mountAuthRpcs } from "./mount.js";
 export {
   inboxPrefixOf,

@@ -20,6 +20,7 @@ import type { Hono } from "hono";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { UserSessionDocumentSchema } from "../src/auth/user-session.js";
+import { createDeploymentAuthority } from "../src/authority/index.js";
 import { parseControlPlaneConfig } from "../src/config.js";
 import { AUTH_BUCKETS, type ControlPlaneContext } from "../src/context.js";
 import { createHttpApp } from "../src/http/app.js";
@@ -142,6 +143,7 @@ function makeContext(options: ContextOptions = {}): ControlPlaneContext {
     sentinel: { jwt: "sentinel.jwt", seed: "SUSENTINELSEED" },
     natsServers: [nats.url],
     publicOrigin: options.publicOrigin ?? PUBLIC_ORIGIN,
+    ...createDeploymentAuthority({ store, nc, logger: pino({ level: "silent" }), now: () => new Date() }),
     now: () => new Date(),
   };
 }

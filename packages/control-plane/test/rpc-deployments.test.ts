@@ -20,6 +20,15 @@ import type { User } from "../src/store/users-repository.js";
 import { type AuthRpcHarness, type PublishedEvent, startAuthRpcHarness } from "./support/auth-rpc-harness.js";
 
 const ALL_AUTH_RPCS = [
+  "Auth.DeploymentAuthority.AcceptMigration",
+  "Auth.DeploymentAuthority.AcceptUpdate",
+  "Auth.DeploymentAuthority.Get",
+  "Auth.DeploymentAuthority.List",
+  "Auth.DeploymentAuthority.Plan",
+  "Auth.DeploymentAuthority.Plans.Get",
+  "Auth.DeploymentAuthority.Plans.List",
+  "Auth.DeploymentAuthority.Reconcile",
+  "Auth.DeploymentAuthority.Reject",
   "Auth.Deployments.Create",
   "Auth.Deployments.Disable",
   "Auth.Deployments.Enable",
@@ -194,6 +203,22 @@ describe("Auth.Deployments.*", () => {
       await user.client.rpc.auth.serviceInstancesList({ limit: 10 }),
       "insufficient_permissions",
     );
+    const denied = [
+      await user.client.rpc.auth.deploymentAuthorityList({ limit: 10 }),
+      await user.client.rpc.auth.deploymentAuthorityGet({ deploymentId: "x" }),
+      await user.client.rpc.auth.deploymentAuthorityPlan({
+        deploymentId: "x",
+        contract: authCli.CONTRACT,
+        expectedDigest: authCli.CONTRACT_DIGEST,
+      }),
+      await user.client.rpc.auth.deploymentAuthorityPlansList({ limit: 10 }),
+      await user.client.rpc.auth.deploymentAuthorityPlansGet({ planId: "p" }),
+      await user.client.rpc.auth.deploymentAuthorityAcceptUpdate({ planId: "p" }),
+      await user.client.rpc.auth.deploymentAuthorityAcceptMigration({ planId: "p", acknowledgement: "ok" }),
+      await user.client.rpc.auth.deploymentAuthorityReject({ planId: "p" }),
+      await user.client.rpc.auth.deploymentAuthorityReconcile({ deploymentId: "x" }),
+    ];
+    for (const result of denied) expectAuthError(result, "insufficient_permissions");
   });
 
   it("creates, lists, disables, enables and removes service deployments", async () => {

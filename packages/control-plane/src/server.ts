@@ -22,6 +22,7 @@ import { createAuthEvents } from "./auth-events.js";
 import { createDeploymentAuthority } from "./authority/index.js";
 import { AuthCallout, type CalloutDecision } from "./callout/callout.js";
 import { ConnectionRegistry } from "./callout/connections.js";
+import { markServiceDisconnected, ServicePrincipalResolver } from "./callout/service-principals.js";
 import { UserPrincipalResolver } from "./callout/user-principals.js";
 import { type ControlPlaneConfig, publicOrigin } from "./config.js";
 import type { ControlPlaneContext, SentinelCredentials } from "./context.js";
@@ -145,6 +146,15 @@ export async function startControlPlane(
     const registry = new ConnectionRegistry(buckets.connections, sys, logger, {
       closed: (connection) => {
         if (connection.kind === "device") return;
+        if (connection.kind === "service") {
+          // The instance's offers go `disconnected` once its last connection is gone.
+          void registry
+            .list(connection.sessionKey)
+            .then((live) => markServiceDisconnected(store, connection.sessionKey, live.length))
+            .catch((cause: unknown) =>
+              logger.warn({ err: cause }, "Could not record a service instance's disconnect"),
+            );
+        }
         void events.connectionClosed({
           origin: connection.kind ?? "user",
           id: connection.scopeId ?? "",
@@ -194,7 +204,8 @@ export async function startControlPlane(
         targetSigningSeed: readSeedFile(config.nats.authCallout.target.signingSeedFile),
         xkeySeed: readSeedFile(config.nats.authCallout.sxSeedFile),
       },
-      resolver: new UserPrincipalResolver(store),
+      // Service instances first (auth spec §3.2 step 4), then user sessions.
+      resolver: new ServicePrincipalResolver(store, new UserPrincipalResolver(store)),
       onDecision: (decision) => {
         decisions.push(decision);
         if (decisions.length > 200) decisions.shift();

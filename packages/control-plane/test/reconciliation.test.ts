@@ -222,7 +222,7 @@ describe("DeploymentReconciler", () => {
   });
 
   it("adopts an existing bucket and consumer and updates their settings", async () => {
-    await new Kvm(nc).create("svc_orders_carts", { history: 1 });
+    await new Kvm(nc).create("svc_orders_carts", { history: 1, allow_direct: false });
     await jsm.consumers.add("trellis", {
       durable_name: "orders-projector",
       ack_policy: AckPolicy.Explicit,
@@ -237,6 +237,7 @@ describe("DeploymentReconciler", () => {
     const bucket = (await jsm.streams.info("KV_svc_orders_carts")).config;
     expect(bucket.max_msgs_per_subject).toBe(3);
     expect(bucket.max_msg_size).toBe(1024);
+    expect(bucket.allow_direct).toBe(true);
     expect(bucket.metadata?.[OWNER_METADATA_KEY]).toBe("orders");
     const consumer = (await jsm.consumers.info("trellis", "orders-projector")).config;
     expect(consumer.max_deliver).toBe(3);

@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { trellisAuth } from "@trellis/builtin-contracts";
-import { defineAgentContract } from "@trellis/contracts";
+import { defineAgentContract, defineServiceContract } from "@trellis/contracts";
 import type { BaseError, Result } from "@trellis/result";
 import { AuthError, TrellisClient } from "@trellis/runtime";
 import { generateSessionSeed, sessionKeyFromSeed, sha256, signRpcProof } from "@trellis/runtime/auth";
@@ -11,6 +11,7 @@ import type { ControlPlaneStore } from "../src/store/store.js";
 import type { User } from "../src/store/users-repository.js";
 import { createLocalUser } from "../src/users/local-accounts.js";
 import { type AuthRpcHarness, type PublishedEvent, startAuthRpcHarness } from "./support/auth-rpc-harness.js";
+import { provisionService } from "./support/service-fixture.js";
 
 const ALL_AUTH_RPCS = [
   "Auth.Capabilities.List",
@@ -115,18 +116,21 @@ async function userSession(
   return { seed, sessionKey, client: await participant(seed) };
 }
 
-/** A service session, as the service bootstrap/callout would record it. */
+/** A provisioned, accepted and reconciled service with the session the callout would record. */
 async function serviceSession(deploymentId: string) {
-  const seed = generateSessionSeed();
-  const sessionKey = sessionKeyFromSeed(seed);
-  store.sessions.upsert({
-    sessionKey,
-    trellisId: `trellis-${deploymentId}`,
-    type: "service",
-    origin: "service",
-    externalId: sessionKey,
+  const ctx = harness?.ctx;
+  if (!ctx) throw new Error("the harness is not started");
+  const manifest = defineServiceContract({}, () => ({
+    id: `${deploymentId}@v1`,
+    displayName: deploymentId,
+    description: "A service calling the auth RPCs in tests.",
+  })).CONTRACT;
+  const { seed, sessionKey } = await provisionService(store, {
     deploymentId,
-    session: { name: deploymentId, capabilities: [] },
+    manifest,
+    resolveContract: ctx.catalog.resolver(),
+    reconcile: async (id) => (await ctx.deploymentAuthority.reconcileNow(id)).unwrap().materialized,
+    recordSession: true,
   });
   return { seed, sessionKey, client: await participant(seed) };
 }

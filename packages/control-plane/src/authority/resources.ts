@@ -110,8 +110,8 @@ function owner(metadata: Record<string, string> | undefined): string | undefined
 }
 
 /**
- * Creates the bucket, or adopts an existing one and updates its history, TTL and value size limit
- * when they differ. Refuses a stream of that name that is not this bucket's KV stream or that another
+ * Creates the bucket, or adopts an existing one and updates its history, TTL, value size limit and
+ * direct gets when they differ. Refuses a stream of that name that is not this bucket's KV stream or that another
  * deployment owns.
  */
 export async function ensureKvBucket(
@@ -122,10 +122,12 @@ export async function ensureKvBucket(
   replicas: number,
 ): Promise<void> {
   const stream = `KV_${binding.bucket}`;
-  const wanted: Pick<StreamConfig, "max_msgs_per_subject" | "max_age" | "max_msg_size"> = {
+  // Direct gets: the service's grants cover `$JS.API.DIRECT.GET`, not `STREAM.MSG.GET`.
+  const wanted: Pick<StreamConfig, "max_msgs_per_subject" | "max_age" | "max_msg_size" | "allow_direct"> = {
     max_msgs_per_subject: binding.history,
     max_age: binding.ttlMs * NANOS_PER_MS,
     max_msg_size: binding.maxValueBytes ?? -1,
+    allow_direct: true,
   };
   let existing: StreamConfig | undefined;
   try {
@@ -146,6 +148,7 @@ export async function ensureKvBucket(
         history: binding.history,
         ttl: binding.ttlMs,
         maxValueSize: binding.maxValueBytes ?? -1,
+        allow_direct: true,
         replicas,
         metadata: { [OWNER_METADATA_KEY]: deploymentId },
       });
@@ -175,6 +178,7 @@ export async function ensureKvBucket(
     existing.max_msgs_per_subject === wanted.max_msgs_per_subject &&
     existing.max_age === wanted.max_age &&
     existing.max_msg_size === wanted.max_msg_size &&
+    existing.allow_direct === true &&
     owningDeployment === deploymentId;
   if (same) return;
   try {

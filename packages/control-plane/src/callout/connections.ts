@@ -57,8 +57,12 @@ function parseKey(key: string): { sessionKey: string; userNkey: string } | undef
 }
 
 const disconnectSchema = z.object({
+  server: z.object({ id: z.string().optional() }).optional(),
   client: z.object({ id: z.number().optional(), user: z.string().optional(), nkey: z.string().optional() }),
 });
+
+/** A user nkey (`U…`, 56 characters). */
+const USER_NKEY = /^U[A-Z2-7]{55}$/;
 
 /** Tracks live connections in KV and kicks them through the system account. */
 export class ConnectionRegistry implements SessionKicker {
@@ -142,9 +146,11 @@ export class ConnectionRegistry implements SessionKicker {
       for await (const msg of sub) {
         try {
           const event = disconnectSchema.parse(JSON.parse(decoder.decode(msg.data)));
-          const userNkey = event.client.user ?? event.client.nkey;
-          if (!userNkey) continue;
-          const keys = await this.kv.keys(`*.*.${userNkey}`);
+          const userNkey = [event.client.nkey, event.client.user].find((id) => id && USER_NKEY.test(id));
+          // Callout-issued users are reported by their JWT name: find them by server and client id.
+          const keys = userNkey
+            ? await this.kv.keys(`*.*.${userNkey}`)
+            : await this.keysOfClient(event.server?.id, event.client.id);
           for await (const key of keys) {
             const parsed = parseKey(key);
             const entry = await this.kv.get(key);
@@ -158,6 +164,17 @@ export class ConnectionRegistry implements SessionKicker {
         }
       }
     })();
+  }
+
+  /** Keys of the live connections a server reports by client id (several only after a key reuse). */
+  private async keysOfClient(serverId: string | undefined, clientId: number | undefined): Promise<string[]> {
+    if (serverId === undefined || clientId === undefined) return [];
+    const live = await this.list();
+    return live
+      .filter((connection) => connection.serverId === serverId && connection.clientId === clientId)
+      .map((connection) =>
+        connectionKey(connection.sessionKey, connection.scopeId ?? "", connection.userNkey),
+      );
   }
 
   /** Stops following disconnects. */

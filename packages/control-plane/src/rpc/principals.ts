@@ -1,13 +1,15 @@
 /**
  * Who is behind a session key, read fresh from the store: the principal of a user session (its
  * delegated capabilities and publish subjects, re-checked against the account) or of a service
- * session. Shared by the session authority, `Auth.Requests.Validate` and `Auth.Sessions.Me`.
+ * session (re-checked like the callout does: enabled instance and deployment, accepted offer, current
+ * materialized authority; capabilities and publish subjects from the materialized grants). Shared by
+ * the session authority, `Auth.Requests.Validate` and `Auth.Sessions.Me`.
  */
 import { SERVICE_CAPABILITY } from "@trellis/contracts";
 import { Result } from "@trellis/result";
 import { AuthError } from "@trellis/runtime";
-import { z } from "zod";
 import type { UserSessionDocument } from "../auth/user-session.js";
+import { resolveServiceSession } from "../callout/service-principals.js";
 import { resolveUserSession } from "../callout/user-principals.js";
 import { sortedUnique } from "../store/codec.js";
 import type { StoredSession } from "../store/sessions-repository.js";
@@ -31,31 +33,28 @@ export interface UserPrincipal {
   publishSubjects: string[];
 }
 
-/** A service session. */
+/** A service session of a provisioned, enabled instance whose deployment authority is materialized. */
 export interface ServicePrincipal {
   kind: "service";
   session: StoredSession;
-  /** Stable id: the deployment id when known, else the session's trellis id. */
+  /** Stable id: the deployment id. */
   id: string;
-  /** Display name: the deployment id when known. */
+  /** Display name: the deployment id. */
   name: string;
-  /** `service` plus the capabilities recorded on the session. */
+  /** `service`, the instance's capabilities and the materialized capability grants. */
   capabilities: string[];
+  /** Subject patterns the service may publish to: its materialized publish grants. */
+  publishSubjects: string[];
 }
 
 /** The principal behind a live session. */
 export type SessionPrincipal = UserPrincipal | ServicePrincipal;
 
-/** What a service session document may record (written by the service bootstrap/callout). */
-const ServiceSessionDocumentSchema = z.looseObject({
-  name: z.string().optional(),
-  capabilities: z.array(z.string()).optional(),
-});
-
 /**
  * Resolves the principal of `sessionKey` at `now`. Refusals carry the spec's reasons:
  * `session_not_found`, `user_not_found`, `user_inactive`, `insufficient_permissions` (the user lost a
- * delegated capability) and `unknown_device` (device sessions are not served yet).
+ * delegated capability), `service_disabled`, `contract_changed`, `service_authority_miss` (as the
+ * callout refuses services) and `unknown_device` (device sessions are not served yet).
  */
 export function resolveSessionPrincipal(
   store: ControlPlaneStore,
@@ -70,7 +69,7 @@ export function resolveSessionPrincipal(
     case "user":
       return resolveUser(store, session);
     case "service":
-      return Result.ok(servicePrincipal(session));
+      return resolveService(store, session);
     case "device":
       return Result.err(new AuthError("unknown_device", "Device sessions are not served yet"));
   }
@@ -94,15 +93,26 @@ function resolveUser(store: ControlPlaneStore, session: StoredSession): Result<U
   });
 }
 
-function servicePrincipal(session: StoredSession): ServicePrincipal {
-  const parsed = ServiceSessionDocumentSchema.safeParse(session.session);
-  const document = parsed.success ? parsed.data : {};
-  const id = session.deploymentId ?? session.trellisId;
-  return {
+function resolveService(
+  store: ControlPlaneStore,
+  session: StoredSession,
+): Result<ServicePrincipal, AuthError> {
+  const digest = session.contractDigest;
+  if (digest === null) {
+    return Result.err(new AuthError("contract_changed", "The service session records no contract digest"));
+  }
+  const resolved = resolveServiceSession(store, session.sessionKey, digest);
+  if (resolved === undefined) {
+    return Result.err(new AuthError("service_disabled", "The session's service instance no longer exists"));
+  }
+  if (!resolved.ok) return Result.err(new AuthError(resolved.error.code, resolved.error.message));
+  const { instance, capabilities, principal } = resolved.value;
+  return Result.ok({
     kind: "service",
     session,
-    id,
-    name: document.name ?? id,
-    capabilities: sortedUnique([SERVICE_CAPABILITY, ...(document.capabilities ?? [])]),
-  };
+    id: instance.deploymentId,
+    name: instance.deploymentId,
+    capabilities,
+    publishSubjects: principal.publish,
+  });
 }

@@ -91,9 +91,8 @@ export function validateRequest(
   if (!resolved.ok) return Result.err(resolved.error);
   const principal = resolved.value;
 
-  const subjectAllowed =
-    principal.kind === "service" ||
-    principal.publishSubjects.some((pattern) => subjectMatches(pattern, subject));
+  // Users by their delegated subjects, services by their materialized publish grants.
+  const subjectAllowed = principal.publishSubjects.some((pattern) => subjectMatches(pattern, subject));
   const capabilitiesHeld = holdsAllCapabilities(new Set(principal.capabilities), input.capabilities ?? []);
   return Result.ok({
     allowed: subjectAllowed && capabilitiesHeld,

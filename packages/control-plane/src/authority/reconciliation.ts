@@ -131,19 +131,6 @@ export class DeploymentReconciler implements Reconciler {
     }
   }
 
-  /** Reconciles every deployment whose materialization was left `pending` or `failed` (at startup). */
-  async resume(): Promise<void> {
-    const { materialized } = this.options.store;
-    for (const view of [...materialized.listByStatus("pending"), ...materialized.listByStatus("failed")]) {
-      await this.reconcile(view.deploymentId).catch((error: unknown) =>
-        this.options.logger.warn(
-          { err: error, deploymentId: view.deploymentId },
-          "Resuming a reconciliation failed",
-        ),
-      );
-    }
-  }
-
   private deploymentIds(): string[] {
     const ids: string[] = [];
     for (let offset = 0; ; ) {

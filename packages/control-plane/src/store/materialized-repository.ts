@@ -6,11 +6,7 @@
  */
 import { TrellisBindingsGetResponse } from "@trellis/builtin-contracts";
 import { z } from "zod";
-import type {
-  MaterializedAuthorityView,
-  MaterializedGrants,
-  MaterializedStatus,
-} from "../authority/reconciler.js";
+import type { MaterializedAuthorityView, MaterializedGrants } from "../authority/reconciler.js";
 import { type Clock, iso, parseColumn, parseJsonColumn, systemClock } from "./codec.js";
 import type { SqliteDatabase } from "./database.js";
 
@@ -148,16 +144,6 @@ export class MaterializedAuthorityRepository {
       resourceBindings: previous?.resourceBindings ?? {},
       reconciledAt: previous?.reconciledAt ?? iso(now),
     });
-  }
-
-  /** Deployments whose materialization has `status`, sorted by id. */
-  listByStatus(status: MaterializedStatus): MaterializedAuthorityView[] {
-    return this.db
-      .prepare<[string], MaterializedRow>(
-        `SELECT ${COLUMNS} FROM materialized_authority WHERE status = ? ORDER BY deployment_id`,
-      )
-      .all(status)
-      .map(toView);
   }
 
   /** Deletes a deployment's materialized authority; `false` when there was none. */

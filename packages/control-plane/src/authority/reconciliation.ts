@@ -146,7 +146,10 @@ export class DeploymentReconciler implements Reconciler {
     const authority = store.authorities.ensure(deploymentId);
     if (authority === undefined) throw new AuthorityNotFoundError(deploymentId);
     const version = authority.version;
-    const previous = store.materialized.get(deploymentId);
+    let previous = store.materialized.get(deploymentId);
+    // A version never materialized is `pending` while its resources are being created.
+    if (previous?.desiredVersion !== version)
+      previous = store.materialized.markPending(deploymentId, version);
     let view: MaterializedAuthorityView;
     try {
       const plan = this.plan(deploymentId, authority.desiredState);

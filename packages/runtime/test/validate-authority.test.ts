@@ -189,8 +189,8 @@ describe("ValidateSessionAuthority", () => {
       capabilities: ["orders::read"],
     });
 
-    // Warm: another subject, no round trip; capabilities are checked against the cached caller.
-    expect((await authenticator.authenticate(signed(seed, "rpc.v1.Orders.List"))).isOk()).toBe(true);
+    // Warm: the same subject needs no round trip; capabilities are checked against the cached caller.
+    expect((await authenticator.authenticate(signed(seed, "rpc.v1.Orders.Get"))).isOk()).toBe(true);
     const missing = await authenticator.authenticate(signed(seed, "rpc.v1.Orders.Get", ["orders::admin"]));
     expect(missing.isErr() && missing.error.reason).toBe("insufficient_permissions");
     expect(validate.calls).toHaveLength(1);
@@ -269,6 +269,32 @@ describe("ValidateSessionAuthority", () => {
 
     validate.script = (input) => allow(String(input.sessionKey));
     expect((await authenticator.authenticate(signed(seed))).isOk()).toBe(true);
+    expect(validate.calls).toHaveLength(2);
+  });
+
+  it("validates a cached session again on a subject it was not vouched for", async () => {
+    const { authenticator } = await setup();
+    const seed = generateSessionSeed();
+    expect((await authenticator.authenticate(signed(seed, "rpc.v1.Orders.Get"))).isOk()).toBe(true);
+    expect((await authenticator.authenticate(signed(seed, "rpc.v1.Orders.Get"))).isOk()).toBe(true);
+    expect(validate.calls).toHaveLength(1);
+
+    // The same (cached) session on a subject outside its approved list: the control plane decides.
+    validate.script = (input) => ({
+      ok: {
+        allowed: input.subject !== "rpc.v1.Orders.Purge",
+        inboxPrefix: `_INBOX.${String(input.sessionKey).slice(0, 16)}`,
+        caller: userCaller(),
+      },
+    });
+    const refused = await authenticator.authenticate(signed(seed, "rpc.v1.Orders.Purge"));
+    expect(refused.isErr() && refused.error.reason).toBe("insufficient_permissions");
+    expect(validate.calls.map((call) => call.input.subject)).toEqual([
+      "rpc.v1.Orders.Get",
+      "rpc.v1.Orders.Purge",
+    ]);
+    // The vouched-for subject is still served from the cache.
+    expect((await authenticator.authenticate(signed(seed, "rpc.v1.Orders.Get"))).isOk()).toBe(true);
     expect(validate.calls).toHaveLength(2);
   });
 

@@ -28,6 +28,11 @@ export interface SessionAuthorityRecord {
   inboxPrefix: string;
   /** NATS subjects (wildcards allowed) the session may publish to; omitted means "not restricted here". */
   publishSubjects?: string[];
+  /**
+   * The authority vouched for this record on the subject it was asked about only (a Validate answer
+   * carries no subject list): a request on another subject must be looked up again.
+   */
+  subjectBound?: boolean;
   /** When the record stops being valid (ms since epoch). */
   expiresAt?: number;
 }

@@ -85,7 +85,13 @@ export class ProofCallerAuthenticator implements CallerAuthenticator {
   /** Cached answers: trusted until `until`, servable during an outage until `staleUntil`. */
   private readonly sessions = new Map<
     string,
-    { record: SessionAuthorityRecord | undefined; until: number; staleUntil: number }
+    {
+      record: SessionAuthorityRecord | undefined;
+      until: number;
+      staleUntil: number;
+      /** Subjects a `subjectBound` record was vouched for. */
+      subjects: Set<string>;
+    }
   >();
   /** Bumped on every invalidation, so a lookup that raced with one is not cached. */
   private invalidations = 0;
@@ -202,12 +208,14 @@ export class ProofCallerAuthenticator implements CallerAuthenticator {
   private async lookup(request: SessionLookupRequest, nowMs: number): Promise<SessionLookup> {
     const { sessionKey } = request;
     const cached = this.sessions.get(sessionKey);
-    if (cached && cached.until > nowMs) return cached.record;
+    // A record vouched for on other subjects only is re-checked for this one (and never served stale).
+    const known = !cached?.record?.subjectBound || cached.subjects.has(request.subject);
+    if (cached && known && cached.until > nowMs) return cached.record;
     const invalidations = this.invalidations;
     const found = await this.authority.lookup(sessionKey, request);
     if (isSessionLookupFailure(found)) {
       // Refusals are never cached: the next request asks again (its subject or capabilities may differ).
-      if (!found.unavailable || !cached?.record || cached.staleUntil <= nowMs) return found;
+      if (!found.unavailable || !known || !cached?.record || cached.staleUntil <= nowMs) return found;
       // Stale-while-error: keep serving the warm session and ask the authority again a little later.
       cached.until = Math.min(nowMs + this.staleRetryMs, cached.staleUntil);
       return cached.record;
@@ -220,7 +228,9 @@ export class ProofCallerAuthenticator implements CallerAuthenticator {
     // Unknown sessions are cached briefly too, so a flood of bad keys cannot hammer the authority.
     const until = found ? Math.min(nowMs + this.cacheTtlMs, expiresAt) : nowMs + 1000;
     const staleUntil = found ? Math.min(nowMs + this.staleTtlMs, expiresAt) : until;
-    this.sessions.set(sessionKey, { record: found, until, staleUntil });
+    const subjects = new Set(found && cached?.record ? cached.subjects : []);
+    subjects.add(request.subject);
+    this.sessions.set(sessionKey, { record: found, until, staleUntil, subjects });
     return found;
   }
 }

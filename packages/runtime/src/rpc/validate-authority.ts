@@ -153,7 +153,7 @@ export class ValidateSessionAuthority implements SessionAuthority {
         ),
       };
     }
-    const record: SessionAuthorityRecord = { caller: callerOf(caller), inboxPrefix };
+    const record: SessionAuthorityRecord = { caller: callerOf(caller), inboxPrefix, subjectBound: true };
     return record;
   }
 

@@ -262,10 +262,57 @@ CREATE TABLE materialized_authority (
 CREATE INDEX materialized_authority_status ON materialized_authority (status, deployment_id);
 `;
 
+/**
+ * The Jobs admin projection (runtime spec §3.7): one row per job, reduced from the `JOBS` stream by the
+ * projector; the latest heartbeat of each job worker; and the projector's bookkeeping. Timestamps are
+ * kept as given (ISO) and as epoch nanoseconds for ordering and deadline comparisons; `last_sequence`
+ * is the `JOBS` sequence of the last event applied to the row.
+ */
+const JOBS_PROJECTION = `
+CREATE TABLE jobs_projection (
+  service TEXT NOT NULL,
+  job_type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  updated_at_nanos INTEGER NOT NULL,
+  deadline TEXT,
+  deadline_nanos INTEGER,
+  payload_json TEXT NOT NULL,
+  job_json TEXT NOT NULL,
+  last_sequence INTEGER NOT NULL,
+  PRIMARY KEY (service, job_type, id)
+);
+CREATE UNIQUE INDEX jobs_projection_id ON jobs_projection (id);
+CREATE INDEX jobs_projection_updated ON jobs_projection (updated_at_nanos DESC, service, job_type, id);
+CREATE INDEX jobs_projection_state ON jobs_projection (state, updated_at_nanos DESC);
+CREATE INDEX jobs_projection_deadline ON jobs_projection (deadline_nanos) WHERE deadline_nanos IS NOT NULL;
+
+CREATE TABLE worker_presence_projection (
+  service TEXT NOT NULL,
+  job_type TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  concurrency INTEGER,
+  version TEXT,
+  heartbeat_at TEXT NOT NULL,
+  heartbeat_at_nanos INTEGER NOT NULL,
+  record_json TEXT NOT NULL,
+  PRIMARY KEY (service, job_type, instance_id)
+);
+CREATE INDEX worker_presence_heartbeat ON worker_presence_projection (heartbeat_at_nanos);
+
+CREATE TABLE projection_metadata (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`;
+
 /** All migrations, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "auth_core", sql: AUTH_CORE },
   { version: 2, name: "service_deployments", sql: SERVICE_DEPLOYMENTS },
   { version: 3, name: "deployment_authority", sql: DEPLOYMENT_AUTHORITY },
   { version: 4, name: "materialized_authority", sql: MATERIALIZED_AUTHORITY },
+  { version: 5, name: "jobs_projection", sql: JOBS_PROJECTION },
 ];

@@ -19,6 +19,7 @@ export * from "./flows/login.js";
 export * from "./flows/redirects.js";
 export * from "./http/index.js";
 export * from "./infrastructure.js";
+export * from "./jobs/streams.js";
 export * from "./nats/index.js";
 export * from "./rpc/index.js";
 export * from "./server.js";

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { trellisAuth, trellisCore, trellisState } from "@trellis/builtin-contracts";
 import {
@@ -28,6 +28,7 @@ import { type ControlPlaneConfig, publicOrigin } from "./config.js";
 import type { ControlPlaneContext, SentinelCredentials } from "./context.js";
 import { createHttpApp, startHttpServer } from "./http/index.js";
 import { ensureAuthBuckets, ensureEventStream, probeReplicas } from "./infrastructure.js";
+import { ensureJobStreams } from "./jobs/streams.js";
 import { ControlPlaneSessionAuthority, mountAuthRpcs, mountCoreRpcs, mountStateRpcs } from "./rpc/index.js";
 import { openStore } from "./store/store.js";
 import { ensureAdminBootstrap, ensureDevAdmin } from "./users/bootstrap.js";
@@ -141,6 +142,7 @@ export async function startControlPlane(
     const replicas = await probeReplicas(sys, config.jetstream.replicas);
     const buckets = await ensureAuthBuckets(auth, config, replicas);
     await ensureEventStream(trellis, replicas);
+    await ensureJobStreams(await jetstreamManager(trellis), replicas);
     const events = createAuthEvents(jetstream(trellis), trellisAuth, logger);
 
     const registry = new ConnectionRegistry(buckets.connections, sys, logger, {

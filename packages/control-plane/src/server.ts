@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { trellisAuth, trellisCore, trellisState } from "@trellis/builtin-contracts";
+import { trellisAuth, trellisCore, trellisJobs, trellisState } from "@trellis/builtin-contracts";
 import {
   closeIfDown,
   drainOrClose,
@@ -28,8 +28,17 @@ import { type ControlPlaneConfig, publicOrigin } from "./config.js";
 import type { ControlPlaneContext, SentinelCredentials } from "./context.js";
 import { createHttpApp, startHttpServer } from "./http/index.js";
 import { ensureAuthBuckets, ensureEventStream, probeReplicas } from "./infrastructure.js";
+import { JobMetrics } from "./jobs/metrics.js";
+import { JobsProjection } from "./jobs/projection.js";
+import { type JobsAdminRuntime, startJobsAdmin } from "./jobs/runtime.js";
 import { ensureJobStreams } from "./jobs/streams.js";
-import { ControlPlaneSessionAuthority, mountAuthRpcs, mountCoreRpcs, mountStateRpcs } from "./rpc/index.js";
+import {
+  ControlPlaneSessionAuthority,
+  mountAuthRpcs,
+  mountCoreRpcs,
+  mountJobsRpcs,
+  mountStateRpcs,
+} from "./rpc/index.js";
 import { openStore } from "./store/store.js";
 import { ensureAdminBootstrap, ensureDevAdmin } from "./users/bootstrap.js";
 
@@ -54,6 +63,8 @@ export interface ControlPlane {
   service: TrellisService<typeof trellisAuth>;
   /** The most recent callout decisions, newest last (diagnostics and tests). */
   recentCalloutDecisions(): readonly CalloutDecision[];
+  /** The Jobs admin (projection, actions, janitor). */
+  jobs: JobsAdminRuntime;
   /** Stops everything, in reverse order. Idempotent. */
   stop(): Promise<void>;
 }
@@ -279,6 +290,30 @@ export async function startControlPlane(
     mountCoreRpcs(coreService, { store });
     await coreService.start();
     stops.push(() => coreService.stop());
+    const jobs = await startJobsAdmin({
+      nc: trellis,
+      db: store.db,
+      logger,
+      metrics: new JobMetrics(metrics.registry, {
+        projection: new JobsProjection(store.db),
+        jsm: await jetstreamManager(trellis),
+      }),
+    });
+    stops.push(() => jobs.stop());
+    const jobsService = await TrellisService.open({
+      nc: trellis,
+      contract: trellisJobs,
+      name: "trellis",
+      sessionKeySeed: seed,
+      authenticator,
+      metrics,
+      logger,
+      heartbeat: false,
+      ownsConnection: false,
+    });
+    mountJobsRpcs(jobsService, { jobs });
+    await jobsService.start();
+    stops.push(() => jobsService.stop());
 
     const app = createHttpApp(context, { version: CONTROL_PLANE_VERSION, metrics: () => metrics.expose() });
     const http = await startHttpServer(app, { host: config.http.host, port: config.http.port });
@@ -301,6 +336,7 @@ export async function startControlPlane(
       context,
       service,
       recentCalloutDecisions: () => decisions,
+      jobs,
       stop: () => {
         stopping ??= stopAll();
         return stopping;

@@ -41,6 +41,7 @@ type SurfaceAction = NonNullable<RpcInput<CoreContract, "Trellis.Surface.Status"
 export const CONTROL_PLANE_CONTRACTS: ReadonlySet<string> = new Set([
   "trellis.auth@v1",
   "trellis.core@v1",
+  "trellis.jobs@v1",
   "trellis.state@v1",
 ]);
 

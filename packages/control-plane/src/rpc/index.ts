@@ -1,6 +1,6 @@
 /**
- * The `trellis.auth@v1`, `trellis.state@v1` and `trellis.core@v1` RPCs served by the control plane, and
- * the session authority that authenticates their callers straight from the store.
+ * The `trellis.auth@v1`, `trellis.state@v1`, `trellis.core@v1` and `trellis.jobs@v1` RPCs served by the
+ * control plane, and the session authority that authenticates their callers straight from the store.
  *
  * @module
  */
@@ -13,6 +13,7 @@ export {
   mountCoreRpcs,
   surfaceStatus,
 } from "./catalog.js";
+export { JOBS_HEALTH_SERVICE, type JobsRpcOptions, jobsHandlers, mountJobsRpcs } from "./jobs.js";
 export { mountAuthRpcs } from "./mount.js";
 export {
   inboxPrefixOf,

@@ -1,0 +1,134 @@
+/**
+ * The Jobs admin's queries and actions over the projection (runtime spec §3.7). Actions never write
+ * the projection: each publishes one lifecycle event, then polls the projection (bounded) until the
+ * job shows the state and `updatedAt` the reducer predicts.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { JobsNotFoundError } from "@trellis/builtin-contracts";
+import type { JobEventType } from "@trellis/contracts";
+import { type BaseError, Result, UnexpectedError } from "@trellis/result";
+import { ValidationError } from "@trellis/runtime";
+import { type FollowUpFields, followUpEvent, publishJobEvent } from "./events.js";
+import { type Job, type JobState, jobKey } from "./model.js";
+import type { JobsProjection, ProjectedJob } from "./projection.js";
+import { reduceJob } from "./reducer.js";
+
+/** An admin action on one job. */
+export type JobAction = "cancel" | "retry" | "replayDLQ" | "dismissDLQ";
+
+interface ActionRule {
+  /** States the action is allowed from. */
+  from: readonly JobState[];
+  eventType: Exclude<JobEventType, "created">;
+  fields(projected: ProjectedJob, now: Date): FollowUpFields;
+}
+
+/**
+ * A re-queued job keeps its payload and `maxTries`; its deadline is moved so the new run has the
+ * window the job had when it was created (`deadline − createdAt`), otherwise a job past its deadline
+ * would expire again at the next janitor pass.
+ */
+function requeued({ job }: ProjectedJob, now: Date): FollowUpFields {
+  const fields: FollowUpFields = { tries: 0, payload: job.payload, maxTries: job.maxTries };
+  if (job.deadline !== undefined) {
+    const window = Date.parse(job.deadline) - Date.parse(job.createdAt);
+    fields.deadline = new Date(now.getTime() + Math.max(window, 0)).toISOString();
+  }
+  return fields;
+}
+
+const ACTIONS: Readonly<Record<JobAction, ActionRule>> = {
+  cancel: {
+    from: ["pending", "retry", "active"],
+    eventType: "cancelled",
+    fields: () => ({ error: "cancelled" }),
+  },
+  retry: { from: ["failed"], eventType: "retried", fields: requeued },
+  replayDLQ: { from: ["dead"], eventType: "retried", fields: requeued },
+  dismissDLQ: {
+    from: ["dead"],
+    eventType: "dismissed",
+    fields: ({ job }) => (job.lastError === undefined ? {} : { error: job.lastError }),
+  },
+};
+
+/** Options of {@link JobsAdmin}. */
+export interface JobsAdminOptions {
+  projection: JobsProjection;
+  js: JetStreamClient;
+  now?: () => Date;
+  /** How long an action waits for the projection (default 2000 ms). */
+  projectionTimeoutMs?: number;
+  /** Poll interval while waiting (default 25 ms). */
+  pollIntervalMs?: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Jobs admin actions and lookups. */
+export class JobsAdmin {
+  private readonly now: () => Date;
+
+  constructor(private readonly options: JobsAdminOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** The job with `id`, or `NotFoundError`. */
+  get(id: string): Result<Job, BaseError> {
+    const projected = this.options.projection.get(id);
+    return projected === undefined ? Result.err(notFound(id)) : Result.ok(projected.job);
+  }
+
+  /**
+   * Runs `action` on job `id`: `NotFoundError` for an unknown id, `ValidationError` when the job's
+   * state does not allow it, `UnexpectedError` when the projection does not show the result in time.
+   */
+  async act(action: JobAction, id: string): Promise<Result<Job, BaseError>> {
+    const { projection, js } = this.options;
+    const projected = projection.get(id);
+    if (projected === undefined) return Result.err(notFound(id));
+    const rule = ACTIONS[action];
+    if (!rule.from.includes(projected.job.state)) return Result.err(wrongState(projected.job, rule.from));
+    const now = this.now();
+    const outgoing = followUpEvent(projected, rule.eventType, now, rule.fields(projected, now));
+    const predicted = reduceJob(projected.job, outgoing.event);
+    if (!predicted.applied) return Result.err(new UnexpectedError(`Job action refused: ${predicted.reason}`));
+    try {
+      await publishJobEvent(js, outgoing);
+    } catch (cause) {
+      return Result.err(UnexpectedError.from(cause, `Could not publish the '${rule.eventType}' event`));
+    }
+    const deadline = Date.now() + (this.options.projectionTimeoutMs ?? 2000);
+    for (;;) {
+      const current = projection.get(id)?.job;
+      if (current?.state === predicted.job.state && current.updatedAt === predicted.job.updatedAt) {
+        return Result.ok(current);
+      }
+      if (Date.now() >= deadline) {
+        return Result.err(
+          new UnexpectedError(`The jobs projection did not show the '${rule.eventType}' event in time`, {
+            context: { jobKey: jobKey(projected.job), expected: predicted.job.state, actual: current?.state },
+          }),
+        );
+      }
+      await sleep(this.options.pollIntervalMs ?? 25);
+    }
+  }
+}
+
+function notFound(id: string): BaseError {
+  return new JobsNotFoundError({ resource: "Job", jobId: id });
+}
+
+function wrongState(job: Job, expected: readonly JobState[]): ValidationError {
+  const key = jobKey(job);
+  const wanted = expected.map((state) => `'${state}'`).join(" or ");
+  return new ValidationError(
+    [{ path: "/id", message: `Job '${key}' is in state '${job.state}', expected ${wanted}` }],
+    {
+      context: { field: "state", jobKey: key, expected: [...expected], actual: job.state },
+    },
+  );
+}

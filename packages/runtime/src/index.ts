@@ -20,6 +20,7 @@ export * from "./feeds/index.js";
 export * from "./headers.js";
 export * from "./health/index.js";
 export * from "./kv/index.js";
+export * from "./operations/index.js";
 export * from "./rpc/authenticator.js";
 export * from "./rpc/client.js";
 export * from "./rpc/limiter.js";

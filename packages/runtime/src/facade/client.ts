@@ -1,7 +1,8 @@
 /**
  * The typed client facade built from a contract module (runtime spec §1, §1.3, §2):
  * `client.rpc.orders.get(input)`, `client.event.orders.changed.publish(data)` / `.listen(handler)`,
- * `client.feed.orders.live(input)` — every type inferred from the module, no code generation.
+ * `client.feed.orders.live(input)`, `client.operation.orders.refund.start(input)` — every type inferred
+ * from the module, no code generation.
  */
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -9,6 +10,7 @@ import type {
   AnyContractModule,
   EventRuntimeDescriptor,
   FeedDescriptor,
+  OperationDescriptor,
   RpcDescriptor,
 } from "@trellis/contracts";
 import type { AsyncResult, BaseError, Result } from "@trellis/result";
@@ -18,6 +20,7 @@ import { type EphemeralEventListener, listenEphemeral } from "../events/ephemera
 import { type EventPublishAck, EventPublisher } from "../events/publisher.js";
 import type { EventHandler, PreparedEvent } from "../events/types.js";
 import { type FeedSubscription, subscribeFeed } from "../feeds/client.js";
+import { OperationCaller } from "../operations/client.js";
 import { type RequestOptions, RpcClient } from "../rpc/client.js";
 import { RequestSigner } from "../rpc/signer.js";
 import { type Logger, type LoggerOption, resolveLogger } from "../telemetry/logger.js";
@@ -64,6 +67,14 @@ export type FeedCall<D> = (
 
 type Trellis<M extends AnyContractModule> = M["API"]["trellis"];
 
+/** Starts, resumes and builds calls of operation descriptor `D`. */
+export type OperationCallerOf<D> = OperationCaller<
+  Field<D, "input">,
+  Field<D, "progress">,
+  Field<D, "output">,
+  Field<D, "signals">
+>;
+
 /** The typed client of contract module `M`. */
 export interface TrellisClientFacade<M extends AnyContractModule> {
   /** RPC methods, grouped: `rpc.orders.get(input)`. */
@@ -72,6 +83,10 @@ export interface TrellisClientFacade<M extends AnyContractModule> {
   event: Grouped<{ [K in keyof Trellis<M>["events"]]: EventFacade<Trellis<M>["events"][K]> }>;
   /** Feeds, grouped: `feed.orders.live(input)`. */
   feed: Grouped<{ [K in keyof Trellis<M>["feeds"]]: FeedCall<Trellis<M>["feeds"][K]> }>;
+  /** Operations, grouped: `operation.orders.refund.start(input)`, `.resume(ref)`, `.input(x)…start()`. */
+  operation: Grouped<{
+    [K in keyof Trellis<M>["operations"]]: OperationCallerOf<Trellis<M>["operations"][K]>;
+  }>;
 }
 
 /** Options of {@link TrellisClient.open}. */
@@ -97,6 +112,7 @@ export class TrellisClient<M extends AnyContractModule> implements TrellisClient
   readonly rpc: TrellisClientFacade<M>["rpc"];
   readonly event: TrellisClientFacade<M>["event"];
   readonly feed: TrellisClientFacade<M>["feed"];
+  readonly operation: TrellisClientFacade<M>["operation"];
   /** The caller's session key. */
   readonly sessionKey: string;
   /** The connection. */
@@ -137,6 +153,24 @@ export class TrellisClient<M extends AnyContractModule> implements TrellisClient
     this.feed = buildFacade(Object.keys(feeds), (key) =>
       this.feedCall(key, feeds[key] as FeedDescriptor),
     ) as this["feed"];
+    const operations: Record<string, OperationDescriptor> = api.operations;
+    const operationContext = {
+      nc: options.nc,
+      signer: this.signer,
+      rpc: this.rpcClient,
+      logger: this.logger,
+      ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    };
+    this.operation = buildFacade(
+      Object.keys(operations),
+      (key) =>
+        new OperationCaller(
+          operationContext,
+          key,
+          operations[key] as OperationDescriptor,
+          this.schemas.for("operations", key),
+        ),
+    ) as this["operation"];
   }
 
   /** Signs in through the control plane when needed and connects through the auth callout. */

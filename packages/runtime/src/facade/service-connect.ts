@@ -103,6 +103,8 @@ const readySchema = z.looseObject({
     resources: z.looseObject({
       kv: z.record(z.string(), kvBindingSchema).optional(),
       eventConsumers: z.record(z.string(), eventConsumerBindingSchema).optional(),
+      /** Our extension: the deployment's operations bucket (design/authority.md). */
+      operations: z.looseObject({ bucket: z.string().min(1) }).optional(),
     }),
   }),
 });
@@ -341,7 +343,7 @@ export async function connectService<M extends AnyContractModule>(
       logger,
     });
     const authenticator = new ProofCallerAuthenticator({ authority, now: () => clock.nowMs() });
-    const { kv, eventConsumers } = ready.binding.resources;
+    const { kv, eventConsumers, operations } = ready.binding.resources;
     const service = await TrellisService.open({
       nc,
       contract: options.contract,
@@ -349,7 +351,11 @@ export async function connectService<M extends AnyContractModule>(
       sessionKeySeed: seed,
       clock,
       authenticator,
-      bindings: { ...(kv && { kv }), ...(eventConsumers && { eventConsumers }) },
+      bindings: {
+        ...(kv && { kv }),
+        ...(eventConsumers && { eventConsumers }),
+        ...(operations && { operations: { bucket: operations.bucket } }),
+      },
       ...(options.logger !== undefined && { logger: options.logger }),
       ...(options.metrics && { metrics: options.metrics }),
       ...(options.heartbeat !== undefined && { heartbeat: options.heartbeat }),

@@ -1,11 +1,13 @@
 /**
  * The typed service facade built from a contract module (runtime spec §1.2, §2, §5.1, §6):
  * `service.handle.rpc.orders.get(handler)`, `service.handle.feed.orders.live(handler)`,
+ * `service.handle.operation.orders.refund(handler)` / `.control(id)`,
  * `service.event.orders.changed.listen(handler)`, `service.kv.cache`, `service.with(deps)`,
  * `service.wait()` / `service.stop()`. Handlers receive `{ input, context, client, deps }`.
  */
 import type { AnyContractModule, ApiSurfaces } from "@trellis/contracts";
 import { TRELLIS_SUBJECTS } from "@trellis/contracts";
+import type { AsyncResult, BaseError } from "@trellis/result";
 import { drainOrClose } from "../connection/connection.js";
 import { type EventConsumerBinding, EventConsumerGroupRunner } from "../events/consumer-group.js";
 import type { EventHandler } from "../events/types.js";
@@ -18,8 +20,12 @@ import { newUlid } from "../ids.js";
 import type { KvBinding } from "../kv/bindings.js";
 import { openKvBindings } from "../kv/bindings.js";
 import type { TypedKV } from "../kv/typed.js";
+import type { OperationHandle } from "../operations/handle.js";
+import { type OperationHandler, OperationServer } from "../operations/server.js";
+import { OperationStore } from "../operations/store.js";
 import type { CallerAuthenticator } from "../rpc/authenticator.js";
 import { type HandlerResult, type RpcContext, RpcServer } from "../rpc/server.js";
+import { resolveLogger } from "../telemetry/logger.js";
 import { SchemaSet } from "../validation/schemas.js";
 import { type ListenOptions, TrellisClient, type TrellisClientOptions } from "./client.js";
 import { buildFacade, type Grouped } from "./naming.js";
@@ -47,7 +53,30 @@ export type ServiceFeedHandler<D, M extends AnyContractModule, TDeps> = (
   args: FeedHandlerArgs<Field<D, "input">, Field<D, "event">> & HandlerExtras<M, TDeps>,
 ) => ReturnType<FeedHandler>;
 
-/** `handle.rpc.<group>.<leaf>(handler)` and `handle.feed.<group>.<leaf>(handler)`. */
+/** The `op` handle of operation descriptor `D`. */
+export type ServiceOperationHandle<D> = OperationHandle<
+  Field<D, "progress">,
+  Field<D, "output">,
+  Field<D, "signals">
+>;
+
+/** `handle.operation.<group>.<leaf>`: mounts the handler, and `control(id)` drives one operation by id. */
+export interface ServiceOperationMount<D, M extends AnyContractModule, TDeps> {
+  /** Mounts the operation's handler. */
+  (
+    handler: OperationHandler<
+      Field<D, "input">,
+      Field<D, "progress">,
+      Field<D, "output">,
+      Field<D, "signals">,
+      HandlerExtras<M, TDeps>
+    >,
+  ): void;
+  /** A handle on operation `id` (from a job, another replica, after a restart); never re-runs the handler. */
+  control(id: string): AsyncResult<ServiceOperationHandle<D>, BaseError>;
+}
+
+/** `handle.rpc.<group>.<leaf>(handler)`, `handle.feed.…` and `handle.operation.…`. */
 export interface ServiceHandles<M extends AnyContractModule, TDeps> {
   /** Mounts RPC handlers. */
   rpc: Grouped<{
@@ -56,6 +85,10 @@ export interface ServiceHandles<M extends AnyContractModule, TDeps> {
   /** Mounts feed handlers. */
   feed: Grouped<{
     [K in keyof Owned<M>["feeds"]]: (handler: ServiceFeedHandler<Owned<M>["feeds"][K], M, TDeps>) => void;
+  }>;
+  /** Mounts operation handlers and opens operations by id. */
+  operation: Grouped<{
+    [K in keyof Owned<M>["operations"]]: ServiceOperationMount<Owned<M>["operations"][K], M, TDeps>;
   }>;
 }
 
@@ -85,6 +118,8 @@ export interface ServiceBindings {
   kv?: Readonly<Record<string, KvBinding>>;
   /** Durable consumers by `eventConsumers` group. */
   eventConsumers?: Readonly<Record<string, EventConsumerBinding>>;
+  /** The deployment's operations bucket (for contracts that declare operations). */
+  operations?: { bucket: string };
 }
 
 /** Options of {@link TrellisService.open}. */
@@ -111,6 +146,7 @@ interface Shared<M extends AnyContractModule> {
   client: TrellisClient<M>;
   rpcServer: RpcServer;
   feedServer: FeedServer<M>;
+  operationServer: OperationServer | undefined;
 }
 
 function makeHandles<M extends AnyContractModule, TDeps>(
@@ -130,7 +166,44 @@ function makeHandles<M extends AnyContractModule, TDeps>(
       (key) => (handler: (args: object) => unknown) =>
         shared.feedServer.mount(key as never, ((args: object) => handler({ ...args, ...extras })) as never),
     ) as ServiceHandles<M, TDeps>["feed"],
+    operation: buildFacade(Object.keys(owned.operations), (key) =>
+      Object.assign(
+        (handler: OperationHandler<unknown, unknown, unknown, Record<string, unknown>, typeof extras>) =>
+          operationServerOf(shared, key).mount(key, handler, extras),
+        { control: (id: string) => operationServerOf(shared, key).controlHandle(key, id) },
+      ),
+    ) as ServiceHandles<M, TDeps>["operation"],
   };
+}
+
+/** The operation server, or a clear error when the service has no operations bucket. */
+function operationServerOf<M extends AnyContractModule>(
+  shared: Shared<M>,
+  operation: string,
+): OperationServer {
+  if (shared.operationServer) return shared.operationServer;
+  throw new Error(`Operation '${operation}' has no operations binding; was the deployment reconciled?`);
+}
+
+/**
+ * The operations bucket of a contract that declares operations, with its watch running; `undefined`
+ * without operations or without a binding (mounting an operation then fails).
+ */
+async function openOperationStore<M extends AnyContractModule>(
+  options: TrellisServiceOptions<M>,
+): Promise<OperationStore | undefined> {
+  const bucket = options.bindings?.operations?.bucket;
+  if (bucket === undefined || Object.keys(options.contract.API.owned.operations).length === 0)
+    return undefined;
+  const logger = resolveLogger(options.logger, { service: options.name });
+  const store = await OperationStore.open(options.nc, bucket, logger);
+  if (store.isErr()) throw store.error;
+  const started = await store.value.start();
+  if (started.isErr()) {
+    await store.value.stop();
+    throw started.error;
+  }
+  return store.value;
 }
 
 /** A running service: its handlers, listeners, resources, health and outbound client. */
@@ -153,6 +226,7 @@ export class TrellisService<M extends AnyContractModule> {
     private readonly options: TrellisServiceOptions<M>,
     /** KV resources by alias. */
     readonly kv: Readonly<Record<string, TypedKV>>,
+    operations: OperationStore | undefined,
   ) {
     this.client = TrellisClient.open(options);
     const common = {
@@ -169,7 +243,14 @@ export class TrellisService<M extends AnyContractModule> {
       ...(options.maxConcurrent && { maxConcurrent: options.maxConcurrent }),
     });
     const feedServer = new FeedServer<M>(common);
-    this.shared = { options, client: this.client, rpcServer, feedServer };
+    const operationServer =
+      operations &&
+      new OperationServer({
+        ...common,
+        store: operations,
+        ...(options.maxConcurrent && { maxConcurrent: options.maxConcurrent }),
+      });
+    this.shared = { options, client: this.client, rpcServer, feedServer, operationServer };
     this.handle = makeHandles(this.shared, undefined);
     this.health = new ServiceHealth({
       service: options.name,
@@ -186,6 +267,7 @@ export class TrellisService<M extends AnyContractModule> {
     this.stoppers.push(
       () => rpcServer.stop(),
       () => feedServer.stop(),
+      async () => operationServer?.stop(),
     );
   }
 
@@ -205,7 +287,8 @@ export class TrellisService<M extends AnyContractModule> {
       options.bindings?.kv ?? {},
     );
     if (kv.isErr()) throw kv.error;
-    return new TrellisService(options, kv.value);
+    const operations = await openOperationStore(options);
+    return new TrellisService(options, kv.value, operations);
   }
 
   /** Runs `stopper` when the service stops, before the connection is drained. */

@@ -45,6 +45,7 @@ export class Metrics {
   private readonly eventsPublished: Counter<"event">;
   private readonly eventsHandled: Counter<"event" | "outcome">;
   private readonly errors: Counter<"type" | "surface" | "direction" | "operation" | "phase" | "auth_reason">;
+  private readonly operations: Counter<"operation" | "outcome">;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -94,6 +95,12 @@ export class Metrics {
       labelNames: ["type", "surface", "direction", "operation", "phase", "auth_reason"],
       registers,
     });
+    this.operations = new Counter({
+      name: "trellis_operations_total",
+      help: "Operations accepted and finished, by operation and outcome (accepted, completed, failed, cancelled).",
+      labelNames: ["operation", "outcome"],
+      registers,
+    });
   }
 
   /** Records one handled RPC request. */
@@ -118,6 +125,11 @@ export class Metrics {
   /** Records a handled event. */
   eventHandled(event: string, outcome: "ack" | "nak" | "term" | "skipped"): void {
     this.eventsHandled.inc({ event: lowCardinality(event), outcome });
+  }
+
+  /** Counts an operation accepted or reaching a terminal state. */
+  operationOutcome(operation: string, outcome: "accepted" | "completed" | "failed" | "cancelled"): void {
+    this.operations.inc({ operation: lowCardinality(operation), outcome });
   }
 
   /** Counts a failure (`trellis.errors`). */

@@ -3,6 +3,7 @@
  * folder, the report's URLs and PIDs, the CLI signed in as the dev admin, the scripted demo, reuse of
  * the folder, stopping everything by PID, and its refusals.
  */
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,15 +115,44 @@ describe("trellis dev", () => {
   it("stops everything quickly when nats-server dies", async () => {
     const { dir, env } = fresh("nats-dies");
     const dev = await startDev(["--dir", dir, "--port", "0", "--no-login"], { env });
+    const closed = new Promise<number | null>((resolve) => dev.child.once("close", resolve));
     process.kill(dev.report.natsPid, "SIGKILL");
     const started = Date.now();
-    const code = await new Promise<number | null>((resolve) => dev.child.once("exit", resolve));
-    expect(code).toBe(1);
+    expect(await closed).toBe(1);
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(dev.stderr()).toContain("nats-server exited unexpectedly");
+    const { error } = JSON.parse(
+      dev
+        .stderr()
+        .split("\n")
+        .find((line) => line.startsWith('{"error"')) ?? "{}",
+    ) as { error: { code: string; message: string } };
+    expect(error.code).toBe("nats-exited");
+    expect(error.message).toContain(`nats-server (pid ${dev.report.natsPid}) exited unexpectedly`);
     expect(alive(dev.report.services[0]?.pid ?? -1)).toBe(false);
     expect(processesMentioning(dir)).toEqual([]);
   }, 120_000);
+
+  it("a signal during start-up stops what has started and exits 0", async () => {
+    const { dir, env } = fresh("interrupted");
+    const child = spawn(process.execPath, [CLI_BIN, "dev", "--dir", dir, "--port", "0", "--no-login"], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "ignore"],
+    });
+    const closed = new Promise<number | null>((resolve) => child.once("close", resolve));
+    try {
+      // Once nats-server runs (its command line names the folder), interrupt.
+      const deadline = Date.now() + 30_000;
+      while (!processesMentioning(join(dir, "nats.conf")).length) {
+        if (Date.now() > deadline) throw new Error("nats-server did not start within 30 s");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      child.kill("SIGINT");
+      expect(await closed).toBe(0);
+      expect(processesMentioning(dir)).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 60_000);
 });
 
 describe("trellis dev refusals", () => {

@@ -52,6 +52,8 @@ const PORTAL_PATH = "/_trellis/portal/users/login";
 const SERVICE_READY_MS = 60_000;
 /** The example `trellis dev` runs when no `--service` is given (in a repository checkout). */
 const EXAMPLE_DIR = fileURLToPath(new URL("../../../../examples/orders", import.meta.url));
+/** The signals that stop `trellis dev`. */
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /** The dev admin's credentials: read from the folder, or generated once and saved (mode 0600). */
 function devAdmin(dir: string): { username: string; password: string; file: string } {
@@ -91,11 +93,18 @@ interface RunningService extends DevDeployment {
   child: RunningChild;
 }
 
-/** Resolves once the instance has a connection opened after `since`; rejects if the child exits first. */
+/** Thrown between start-up steps once a signal asked `trellis dev` to stop. */
+class Interrupted extends Error {}
+
+/**
+ * Resolves once the instance has a connection opened after `since`; rejects if the child exits first,
+ * if it is not connected within {@link SERVICE_READY_MS}, or when `interrupt` is aborted.
+ */
 async function waitUntilConnected(
   controlPlane: ControlPlane,
   service: { name: string; instanceKey: string; child: RunningChild },
   since: Date,
+  interrupt: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + SERVICE_READY_MS;
   const failed = (why: string) =>
@@ -104,8 +113,10 @@ async function waitUntilConnected(
       lines: ["its last output:", ...service.child.lastLines().map((line) => `  ${line}`)],
     });
   for (;;) {
-    if (service.child.hasExited())
+    if (interrupt.aborted) throw new Interrupted();
+    if (service.child.hasExited()) {
       throw failed(`${describeExit(await service.child.exited)} before it was ready`);
+    }
     const connections = await controlPlane.context.connections.list(service.instanceKey);
     if (connections.some((connection) => new Date(connection.connectedAt) >= since)) return;
     if (Date.now() > deadline) throw failed(`did not connect within ${SERVICE_READY_MS / 1000} s`);
@@ -157,12 +168,16 @@ export function registerDevCommand(program: Command, context: CommandContext): v
       }
 
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const files = topologyFiles(dir);
-      const topology = existsSync(files.manifest) ? await readTopology(dir) : await generateTopology();
-      if (!existsSync(files.manifest)) {
-        await writeTopology(dir, topology);
-        say(`Generated a NATS topology in ${dir}`);
-      }
+      const admin = devAdmin(dir);
+      // Signals are handled from here on, so a Ctrl-C during start-up also stops what has started.
+      // `on`, not `once`: a second Ctrl-C while stopping must not kill the process mid-way.
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      for (const signal of SIGNALS) process.on(signal, onSignal);
+      const checkInterrupt = () => {
+        if (interrupt.signal.aborted) throw new Interrupted();
+      };
+
       let nats: NatsServerProcess | undefined;
       let controlPlane: ControlPlane | undefined;
       const running: RunningService[] = [];
@@ -171,9 +186,13 @@ export function registerDevCommand(program: Command, context: CommandContext): v
         await controlPlane?.stop().catch(() => undefined);
         await nats?.stop().catch(() => undefined);
       };
-      const admin = devAdmin(dir);
-      let signedIn: string | undefined;
       try {
+        const files = topologyFiles(dir);
+        const topology = existsSync(files.manifest) ? await readTopology(dir) : await generateTopology();
+        if (!existsSync(files.manifest)) {
+          await writeTopology(dir, topology);
+          say(`Generated a NATS topology in ${dir}`);
+        }
         // Port 0 is "any free port" for HTTP; nats-server would read 0 as its default, 4222.
         nats = await spawnNatsServer({
           configFile: files.natsConf,
@@ -181,6 +200,7 @@ export function registerDevCommand(program: Command, context: CommandContext): v
           storeDir: join(dir, "jetstream"),
           detached: true,
         });
+        checkInterrupt();
         const { path } = await writeControlPlaneConfig(dir, topology, {
           natsUrl: nats.url,
           httpPort,
@@ -197,6 +217,7 @@ export function registerDevCommand(program: Command, context: CommandContext): v
           devAdmin: { username: admin.username, password: admin.password },
         });
         controlPlane = platform;
+        checkInterrupt();
         const { store } = platform.context;
 
         for (const { spec, manifest } of services) {
@@ -210,18 +231,16 @@ export function registerDevCommand(program: Command, context: CommandContext): v
             command: process.execPath,
             args: [spec.main],
             cwd: spec.dir,
-            env: {
-              TRELLIS_URL: platform.url,
-              TRELLIS_SESSION_KEY_SEED: seed,
-            },
+            env: { TRELLIS_URL: platform.url, TRELLIS_SESSION_KEY_SEED: seed },
             write: stderr,
           });
           const service = { ...deployment, name: spec.name, child };
           running.push(service);
           say(`Started service '${spec.name}' (pid ${child.pid}); waiting for it to connect…`);
-          await waitUntilConnected(platform, service, since);
+          await waitUntilConnected(platform, service, since, interrupt.signal);
         }
 
+        let signedIn: string | undefined;
         if (options.login) {
           const login = await loginWithPassword({
             trellisUrl: platform.url,
@@ -236,6 +255,7 @@ export function registerDevCommand(program: Command, context: CommandContext): v
           );
           signedIn = login?.file;
         }
+        checkInterrupt();
 
         const portal = `${platform.url}${PORTAL_PATH}`;
         const metrics = `${platform.url}/metrics`;
@@ -253,7 +273,7 @@ export function registerDevCommand(program: Command, context: CommandContext): v
             `Log in as '${admin.username}' with the password in ${admin.file}.`,
             signedIn === undefined
               ? `Sign the CLI in: trellis login ${platform.url}`
-              : `The CLI is signed in as '${admin.username}': try \`trellis whoami\`.`,
+              : `The CLI is signed in as '${admin.username}': try \`trellis whoami\` (\`npm run trellis -- whoami\` in a checkout).`,
             "Press Ctrl-C to stop.",
           ],
           json: {
@@ -277,6 +297,11 @@ export function registerDevCommand(program: Command, context: CommandContext): v
         });
       } catch (error) {
         await stop();
+        // Interrupted during start-up: everything started is stopped, which is what was asked.
+        if (interrupt.signal.aborted) {
+          say("Stopped.");
+          return;
+        }
         throw error instanceof CliError
           ? error
           : new CliError("dev-failed", `could not start the platform: ${String(error)}`, {
@@ -284,33 +309,40 @@ export function registerDevCommand(program: Command, context: CommandContext): v
             });
       }
 
-      let stopping = false;
-      const finished = new Promise<void>((done) => {
-        const stopAll = (reason: string, failed: boolean) => {
-          if (stopping) return;
-          stopping = true;
-          if (failed) context.setExitCode(ExitCode.Failed);
-          say(reason);
-          void stop().finally(done);
-        };
-        const onSignal = () => stopAll("Stopping…", false);
-        // `on`, not `once`: a second Ctrl-C while stopping must not kill the process mid-way.
-        for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal);
-        void nats?.exited.then(() => stopAll("nats-server exited unexpectedly; stopping everything.", true));
-        for (const service of running) {
-          void service.child.exited.then((exit) => {
-            if (stopping) return;
-            // The platform keeps running: the service's own output (above) says why it ended.
-            say(`Service '${service.name}' (pid ${service.child.pid}) ${describeExit(exit)}.`);
-            if (exit.code !== 0) context.setExitCode(ExitCode.Failed);
-          });
-        }
+      const natsServer = nats;
+      let natsExit: number | null | undefined;
+      void natsServer.exited.then((code) => {
+        natsExit = code;
+        interrupt.abort();
       });
-
-      if (options.demo && controlPlane !== undefined) {
-        await runDemos(context, services, controlPlane.url, admin, () => stopping);
+      for (const service of running) {
+        void service.child.exited.then((exit) => {
+          if (interrupt.signal.aborted) return;
+          // The platform keeps running: the service's own output (above) says why it ended.
+          say(`Service '${service.name}' (pid ${service.child.pid}) ${describeExit(exit)}.`);
+          if (exit.code !== 0) context.setExitCode(ExitCode.Failed);
+        });
       }
-      await finished;
+      if (options.demo) void runDemos(context, services, controlPlane.url, admin, interrupt.signal);
+
+      if (!interrupt.signal.aborted) {
+        await new Promise((done) => interrupt.signal.addEventListener("abort", done, { once: true }));
+      }
+      if (natsExit !== undefined) {
+        context.setExitCode(ExitCode.Failed);
+        context
+          .output()
+          .error(
+            new CliError(
+              "nats-exited",
+              `nats-server (pid ${natsServer.pid}) exited unexpectedly with code ${natsExit}; stopping everything`,
+              { exitCode: ExitCode.Failed },
+            ),
+          );
+      } else {
+        say("Stopping…");
+      }
+      await stop();
     });
 }
 
@@ -320,7 +352,7 @@ async function runDemos(
   services: readonly DevService[],
   trellisUrl: string,
   admin: { username: string; password: string },
-  stopping: () => boolean,
+  interrupt: AbortSignal,
 ): Promise<void> {
   const output = context.output();
   // In json mode the demo's lines go to stderr and one result object per demo to stdout.
@@ -329,13 +361,13 @@ async function runDemos(
     else process.stderr.write(`${line}\n`);
   };
   for (const { spec } of services) {
-    if (spec.demo === undefined || stopping()) continue;
+    if (spec.demo === undefined || interrupt.aborted) continue;
     print(`\nDemo of '${spec.name}':`);
     try {
       const result = await runServiceDemo({ ...spec, demo: spec.demo }, trellisUrl, admin, print);
       if (output.format === "json") output.report({ json: { demo: spec.name, ok: true, result } });
     } catch (error) {
-      if (stopping()) return;
+      if (interrupt.aborted) return;
       const message = error instanceof Error ? error.message : String(error);
       context.setExitCode(ExitCode.Failed);
       if (output.format === "json") output.report({ json: { demo: spec.name, ok: false, error: message } });

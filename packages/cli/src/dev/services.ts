@@ -151,7 +151,6 @@ export function ensureDeployment(
       `deployment '${deploymentId}' exists but is ${existing.disabled ? "disabled" : `in '${existing.contractCompatibilityMode}' mode`}; trellis dev needs an enabled mutable-dev deployment`,
     );
   }
-  store.authorities.ensure(deploymentId);
   let instance = store.serviceInstances.getByKey(instanceKey);
   if (instance === undefined) {
     instance = store.serviceInstances.provision({ deploymentId, instanceKey }).unwrap();

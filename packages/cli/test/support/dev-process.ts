@@ -33,13 +33,13 @@ export interface DevProcess {
   stderr(): string;
   /** Resolves with the first stdout line `match` accepts, within `timeoutMs`. */
   waitForLine(match: (line: string) => boolean, timeoutMs: number): Promise<string>;
-  /** Sends `signal` to its PID and resolves with its exit code (SIGKILL after `timeoutMs`). */
-  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  /** Sends `signal` to its PID and resolves with its exit code or ending signal (SIGKILL after `timeoutMs`). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | NodeJS.Signals | null>;
 }
 
 /** What a run that ends on its own (a refusal) printed. */
 export interface DevExit {
-  code: number | null;
+  code: number | NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -62,9 +62,13 @@ function spawnDev(args: readonly string[], env: Record<string, string>): ChildPr
   return child;
 }
 
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+/** Resolves with the exit code, or the name of the signal that ended the process. */
+function exited(child: ChildProcess): Promise<number | NodeJS.Signals | null> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve(child.exitCode ?? child.signalCode);
+  }
+  // `close`, not `exit`: its output has been read to the end by then.
+  return new Promise((resolve) => child.once("close", (code, signal) => resolve(code ?? signal)));
 }
 
 function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {

@@ -8,7 +8,7 @@
 import type { AnyContractModule, ApiSurfaces } from "@trellis/contracts";
 import { TRELLIS_SUBJECTS } from "@trellis/contracts";
 import type { AsyncResult, BaseError } from "@trellis/result";
-import { drainOrClose } from "../connection/connection.js";
+import { closeIfDown, drainOrClose } from "../connection/connection.js";
 import { type EventConsumerBinding, EventConsumerGroupRunner } from "../events/consumer-group.js";
 import type { EventHandler } from "../events/types.js";
 import { type FeedHandler, type FeedHandlerArgs, FeedServer } from "../feeds/server.js";
@@ -401,6 +401,8 @@ export class TrellisService<M extends AnyContractModule> {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.heartbeat?.stop();
+      // With the server gone, draining the subscriptions could only wait for reconnect attempts.
+      if (this.options.ownsConnection !== false) await closeIfDown(this.options.nc);
       await Promise.allSettled(this.stoppers.map((stop) => stop()));
       if (this.options.ownsConnection !== false) await drainOrClose(this.options.nc);
     })();

@@ -5,6 +5,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { registerContractsCommands } from "./commands/contracts.js";
 import { registerDevCommand } from "./commands/dev.js";
+import { registerJobsCommands } from "./commands/jobs.js";
 import { registerSessionCommands } from "./commands/session.js";
 import { registerVersionCommand } from "./commands/version.js";
 import type { CommandContext } from "./context.js";
@@ -33,7 +34,7 @@ export function buildProgram(io: CliIo = processIo): BuiltProgram {
   let exitCode: ExitCode = ExitCode.Ok;
 
   const program = new Command("trellis")
-    .description("Trellis command line: contract tools, sign-in, development platform")
+    .description("Trellis command line: contract tools, sign-in, development platform, jobs")
     .addOption(
       new Option("--format <format>", "output format: text for people, json for scripts")
         .choices(OUTPUT_FORMATS)
@@ -70,6 +71,7 @@ export function buildProgram(io: CliIo = processIo): BuiltProgram {
   registerContractsCommands(program, context);
   registerDevCommand(program, context);
   registerSessionCommands(program, context);
+  registerJobsCommands(program, context);
 
   return { program, context, format, exitCode: () => exitCode };
 }

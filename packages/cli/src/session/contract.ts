@@ -1,10 +1,10 @@
 /**
  * `trellis.cli@v1`: the agent contract the `trellis` CLI signs in with. Approving it delegates to the
  * CLI's session what its commands call: the baseline `Auth.Sessions.Me/Logout` (added by
- * `defineAgentContract`) and the administration RPCs of deployments, service instances and deployment
- * authority (plans and their decisions).
+ * `defineAgentContract`), the administration RPCs of deployments, service instances and deployment
+ * authority (plans and their decisions), and the Jobs admin RPCs of `trellis.jobs@v1` (`trellis jobs`).
  */
-import { trellisAuth } from "@trellis/builtin-contracts";
+import { trellisAuth, trellisJobs } from "@trellis/builtin-contracts";
 import { defineAgentContract } from "@trellis/contracts";
 
 /** The CLI's contract module. */
@@ -38,6 +38,21 @@ export const trellisCli = defineAgentContract({}, () => ({
             "Auth.DeploymentAuthority.AcceptMigration",
             "Auth.DeploymentAuthority.Reject",
             "Auth.DeploymentAuthority.Reconcile",
+          ],
+        },
+      }),
+      jobs: trellisJobs.use({
+        rpc: {
+          call: [
+            "Jobs.Health",
+            "Jobs.List",
+            "Jobs.Get",
+            "Jobs.ListServices",
+            "Jobs.ListDLQ",
+            "Jobs.Cancel",
+            "Jobs.Retry",
+            "Jobs.ReplayDLQ",
+            "Jobs.DismissDLQ",
           ],
         },
       }),

@@ -71,7 +71,8 @@ export interface PasswordLoginOptions {
   configDir?: string;
 }
 
-type CliClient = TrellisClient<typeof trellisCli>;
+/** A client connected with the CLI's contract. */
+export type CliClient = TrellisClient<typeof trellisCli>;
 
 /** The base URL, checked: `http(s)://…` without a trailing slash. */
 export function normalizeTrellisUrl(url: string): string {
@@ -91,7 +92,7 @@ export function normalizeTrellisUrl(url: string): string {
 }
 
 /** Turns a failure to sign in, connect or call into a {@link CliError} naming the control plane. */
-function cliErrorOf(error: unknown, trellisUrl: string): CliError {
+export function cliErrorOf(error: unknown, trellisUrl: string): CliError {
   if (error instanceof CliError) return error;
   if (error instanceof TransportError) {
     const code = error.code === "trellis.bootstrap.failed" ? "unreachable" : "connect-failed";
@@ -280,6 +281,26 @@ async function reconnect(session: SavedSession): Promise<CliClient | undefined> 
   }
 }
 
+/**
+ * Runs `fn` with a client connected as the saved session (`not-logged-in` without one,
+ * `session-ended` when the control plane no longer knows it) and closes the connection afterwards.
+ */
+export async function withSavedSession<T>(
+  fn: (client: CliClient, session: SavedSession) => Promise<T>,
+  options: { configDir?: string } = {},
+): Promise<T> {
+  const dir = options.configDir ?? cliConfigDir();
+  const session = readSession(dir);
+  if (session === undefined) throw notLoggedIn(dir);
+  const client = await reconnect(session);
+  if (client === undefined) throw sessionEnded(session);
+  try {
+    return await fn(client, session);
+  } finally {
+    await drainOrClose(client.nc);
+  }
+}
+
 /** What `whoami` reports. */
 export interface WhoAmI {
   /** The control plane's base URL. */
@@ -289,17 +310,14 @@ export interface WhoAmI {
 }
 
 /** Who the saved session belongs to, asked of the control plane. */
-export async function whoami(options: { configDir?: string } = {}): Promise<WhoAmI> {
-  const dir = options.configDir ?? cliConfigDir();
-  const session = readSession(dir);
-  if (session === undefined) throw notLoggedIn(dir);
-  const client = await reconnect(session);
-  if (client === undefined) throw sessionEnded(session);
-  try {
-    return { trellisUrl: session.trellisUrl, user: await me(client, session.trellisUrl) };
-  } finally {
-    await drainOrClose(client.nc);
-  }
+export function whoami(options: { configDir?: string } = {}): Promise<WhoAmI> {
+  return withSavedSession(
+    async (client, session) => ({
+      trellisUrl: session.trellisUrl,
+      user: await me(client, session.trellisUrl),
+    }),
+    options,
+  );
 }
 
 /** What `logout` did. */

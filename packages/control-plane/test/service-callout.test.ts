@@ -168,7 +168,6 @@ describe("service principals in the callout", () => {
     const resolved = resolveServiceSession(store, service.sessionKey, service.digest);
     if (!resolved?.ok) throw new Error("expected the service to resolve");
     const { principal } = resolved.value;
-    const sk16 = service.sessionKey.slice(0, 16);
     expect(principal).toMatchObject({
       kind: "service",
       name: `${service.deploymentId}@trellis.internal`,
@@ -179,7 +178,6 @@ describe("service principals in the callout", () => {
         "events.v1.Inventory.Changed",
         "events.v1.Health.Heartbeat",
         "rpc.v1.Auth.Requests.Validate",
-        `$KV.trellis_operations_${sk16}.>`,
         `$KV.svc_${service.deploymentId}_stock.>`,
       ]),
     );

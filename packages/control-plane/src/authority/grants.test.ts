@@ -168,7 +168,6 @@ describe("materializeGrants", () => {
   it("uses the session placeholder for session-scoped subjects and never materializes the inbox", () => {
     const result = materializeGrants(input());
     const all = result.grants.nats.map((grant) => grant.subject);
-    expect(all).toContain(`$KV.trellis_operations_${SERVICE_SESSION_PREFIX_PLACEHOLDER}.>`);
     expect(all).toContain(`transfer.v1.download.${SERVICE_SESSION_PREFIX_PLACEHOLDER}.*`);
     expect(all.some((subject) => subject.startsWith("_INBOX."))).toBe(false);
     expect(all.some((subject) => subject.includes("zzSessionPrefix0"))).toBe(false);
@@ -202,6 +201,27 @@ describe("materializeGrants", () => {
     );
     expect(resource.some((subject) => subject.includes("DURABLE.CREATE"))).toBe(false);
     expect(resource).not.toContain("$JS.API.STREAM.CREATE.KV_svc_orders_carts");
+  });
+
+  it("grants the deployment's operations bucket exactly, never the reference's per-session store", () => {
+    const without = materializeGrants(input()).grants.nats.map((grant) => grant.subject);
+    expect(without.some((subject) => subject.includes("trellis_operations_"))).toBe(false);
+    expect(without.some((subject) => subject.includes("trellis_ops_"))).toBe(false);
+    const base = input();
+    const withOperations = materializeGrants({
+      ...base,
+      resourceBindings: { ...base.resourceBindings, operations: { bucket: "trellis_ops_orders" } },
+    }).grants.nats.filter((grant) => grant.grantSource === "resource");
+    const subjects = withOperations.map((grant) => grant.subject);
+    expect(subjects).toEqual(
+      expect.arrayContaining([
+        "$KV.trellis_ops_orders.>",
+        "$JS.API.DIRECT.GET.KV_trellis_ops_orders.>",
+        "$JS.API.CONSUMER.CREATE.KV_trellis_ops_orders.>",
+      ]),
+    );
+    expect(subjects).not.toContain("$JS.API.STREAM.CREATE.KV_trellis_ops_orders");
+    expect(withOperations.every((grant) => grant.requiredCapabilities.includes("service"))).toBe(true);
   });
 
   it("gives the jobs-admin grants only to trellis.jobs@v1 at the builtin digest", () => {
@@ -242,7 +262,6 @@ describe("instanceSubjects", () => {
       SESSION_KEY,
     );
     expect(withCharge).toContain("rpc.v1.Billing.Charge");
-    expect(withCharge).toContain(`$KV.trellis_operations_${SK16}.>`);
     const without = instanceSubjects(grants, "publish", new Set(["service"]), SESSION_KEY);
     expect(without).not.toContain("rpc.v1.Billing.Charge");
     const subscribe = instanceSubjects(grants, "subscribe", new Set(["service"]), SESSION_KEY);

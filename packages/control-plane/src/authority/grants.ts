@@ -3,10 +3,11 @@
  * instances may do on NATS, computed once at reconciliation from its active contracts, its desired
  * surfaces and capabilities, and its resource bindings. Pure: no store, no NATS.
  *
- * Session-scoped subjects (operation store, served transfers) cannot be known before an instance
- * connects, so they carry {@link SERVICE_SESSION_PREFIX_PLACEHOLDER}; the callout substitutes
- * `sessionKey[0:16]` ({@link sessionGrantSubject}). The inbox is not materialized: the callout always
- * adds it.
+ * Session-scoped subjects (served transfers) cannot be known before an instance connects, so they
+ * carry {@link SERVICE_SESSION_PREFIX_PLACEHOLDER}; the callout substitutes `sessionKey[0:16]`
+ * ({@link sessionGrantSubject}). The inbox is not materialized: the callout always adds it. Operation
+ * records live in the deployment's operations bucket (exact grants), not in the reference's
+ * per-session `trellis_operations_<sessionKey[0:16]>` store, which is never granted.
  */
 import { trellisAuth, trellisJobs } from "@trellis/builtin-contracts";
 import {
@@ -127,11 +128,11 @@ export function surfaceKey(surface: MaterializedSurface): string {
  * Computes a deployment's grants:
  * - `deriveServicePermissions` over each active contract (the catalog resolves its uses), keeping only
  *   rules whose surface is in the desired surfaces (platform grants are not surface-gated) and dropping
- *   the inbox;
+ *   the inbox and the per-session operation store;
  * - the jobs-admin grants for `trellis.jobs@v1` at the builtin digest;
  * - subscriptions to `Auth.Sessions.Revoked` and `Auth.Connections.Closed` [`service`];
- * - exact resource grants: `kvResourceGrants` per KV binding, `eventConsumerGrants` per event consumer,
- *   and the job queue reconciler's grants.
+ * - exact resource grants: `kvResourceGrants` per KV binding and for the operations bucket,
+ *   `eventConsumerGrants` per event consumer, and the job queue reconciler's grants.
  * Grants are de-duplicated and sorted, so the same input always gives the same output.
  */
 export function materializeGrants(input: MaterializeGrantsInput): MaterializedGrantsResult {
@@ -154,7 +155,7 @@ export function materializeGrants(input: MaterializeGrantsInput): MaterializedGr
     });
     const add = (direction: "publish" | "subscribe", rules: readonly PermissionRule[]) => {
       for (const rule of rules) {
-        if (rule.surface.kind === "inbox") continue;
+        if (rule.surface.kind === "inbox" || rule.surface.action === "operation-store") continue;
         const key = authoritySurfaceKey(rule.surface);
         if (key !== undefined && !allowed.has(key)) continue;
         nats.push({
@@ -185,6 +186,8 @@ export function materializeGrants(input: MaterializeGrantsInput): MaterializedGr
   for (const binding of Object.values(input.resourceBindings.kv ?? {})) {
     platform("publish", kvResourceGrants(binding.bucket), "resource");
   }
+  const operations = input.resourceBindings.operations;
+  if (operations) platform("publish", kvResourceGrants(operations.bucket), "resource");
   for (const binding of Object.values(input.resourceBindings.eventConsumers ?? {})) {
     platform("publish", eventConsumerGrants(binding.stream, binding.consumerName), "resource");
   }

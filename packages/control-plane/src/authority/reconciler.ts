@@ -12,8 +12,8 @@ export type MaterializedStatus = "current" | "pending" | "failed";
 
 /**
  * Where a NATS grant comes from: `contract` (surfaces the deployment's contracts own), `uses` (what
- * they use), `platform` (grants every service gets: operation store, `Auth.Requests.Validate`, auth
- * events, jobs admin) or `resource` (a KV bucket or event consumer bound to the deployment).
+ * they use), `platform` (grants every service gets: `Auth.Requests.Validate`, auth events, jobs admin)
+ * or `resource` (a KV bucket, the operations bucket or an event consumer bound to the deployment).
  */
 export type GrantSource = "contract" | "uses" | "platform" | "resource";
 
@@ -55,10 +55,13 @@ export interface MaterializedGrants {
   nats: MaterializedNatsGrant[];
 }
 
-/** The physical resources bound to a deployment: the `resources` of `Trellis.Bindings.Get`. */
+/**
+ * The physical resources bound to a deployment: the `resources` of `Trellis.Bindings.Get`, plus our
+ * extension `operations` — the deployment's operations bucket, when its contracts declare operations.
+ */
 export type ResourceBindings = NonNullable<
   RpcOutput<typeof trellisCore, "Trellis.Bindings.Get">["binding"]
->["resources"];
+>["resources"] & { operations?: { bucket: string } };
 
 /** The materialized authority of one deployment. */
 export interface MaterializedAuthorityView {

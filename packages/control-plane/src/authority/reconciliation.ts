@@ -30,6 +30,7 @@ import { iso } from "../store/codec.js";
 import { EMPTY_GRANTS } from "../store/materialized-repository.js";
 import type { ControlPlaneStore } from "../store/store.js";
 import { type ActiveManifest, materializeGrants } from "./grants.js";
+import { declaresOperations, operationsKvBinding } from "./operations-bucket.js";
 import { desiredSurfaces } from "./proposal.js";
 import type { MaterializedAuthorityView, Reconciler, ResourceBindings } from "./reconciler.js";
 import {
@@ -246,6 +247,11 @@ export class DeploymentReconciler implements Reconciler {
             `The ${label} cannot be materialized: ${resource.kind} resources are not supported yet`,
           );
       }
+    }
+    if (declaresOperations(contracts.map(({ manifest }) => manifest))) {
+      const binding = operationsKvBinding(deploymentId);
+      plan.kv.push(binding);
+      plan.bindings.operations = { bucket: binding.bucket };
     }
     return plan;
   }

@@ -49,7 +49,10 @@ const GrantsSchema = z.object({
   ),
 });
 
-const ResourceBindingsSchema = TrellisBindingsGetResponse.shape.binding.unwrap().shape.resources;
+/** `Trellis.Bindings.Get`'s resources plus our `operations` extension (design/authority.md). */
+const ResourceBindingsSchema = TrellisBindingsGetResponse.shape.binding
+  .unwrap()
+  .shape.resources.extend({ operations: z.object({ bucket: z.string().min(1) }).optional() });
 
 /** Grants of a deployment that has not been reconciled yet: nothing. */
 export const EMPTY_GRANTS: MaterializedGrants = { capabilities: [], surfaces: [], nats: [] };

@@ -119,7 +119,7 @@ describe("trellis dev", () => {
     process.kill(dev.report.natsPid, "SIGKILL");
     const started = Date.now();
     expect(await closed).toBe(1);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(Date.now() - started).toBeLessThan(4_000);
     const { error } = JSON.parse(
       dev
         .stderr()

@@ -451,14 +451,14 @@ describe("ownership and lookup", () => {
     expect(control.isErr() && control.error).toBeInstanceOf(OperationMismatchError);
   });
 
-  it("answers the control protocol's frames to a hand-made `wait` request, and an error frame to a malformed one", async () => {
+  it("answers the control protocol's frames to hand-made requests: `wait`, malformed, and replies outside the caller's inbox", async () => {
     const ref = (await owner.operation.work.run.start({ mode: "complete" })).unwrap();
     await within(ref.wait());
     const signer = new RequestSigner(ownerSeed, new ServerClock());
     const subject = work.API.owned.operations["Work.Run"].controlSubject;
-    const ask = async (body: unknown): Promise<ControlFrame> => {
+    const ask = async (body: unknown, nc = owner.nc): Promise<ControlFrame> => {
       const payload = new TextEncoder().encode(JSON.stringify(body));
-      const reply = await owner.nc.request(subject, payload, {
+      const reply = await nc.request(subject, payload, {
         timeout: 3000,
         headers: signer.headers(subject, payload),
       });
@@ -475,6 +475,12 @@ describe("ownership and lookup", () => {
     expect(await ask({ action: "explode", operationId: ref.id })).toMatchObject({
       kind: "error",
       error: { type: "ValidationError" },
+    });
+    // Signed by the owner, but the replies would go to another connection's inbox.
+    const elsewhere = connections[0] as NatsConnection;
+    expect(await ask({ action: "watch", operationId: ref.id }, elsewhere)).toMatchObject({
+      kind: "error",
+      error: { type: "AuthError", reason: "reply_subject_mismatch" },
     });
   });
 });

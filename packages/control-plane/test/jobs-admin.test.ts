@@ -467,4 +467,17 @@ describe("presence, metrics, health and rebuild", () => {
       db.close();
     }
   });
+
+  it("projects everything again after its projection was emptied and the control plane restarted", async () => {
+    const before = new JobsProjection(platform.controlPlane.context.store.db).all();
+    platform.controlPlane.context.store.db.exec(
+      "DELETE FROM jobs_projection; DELETE FROM projection_metadata WHERE name = 'jobs.last_sequence'",
+    );
+    await platform.restartControlPlane();
+    const after = await eventually("the projection to be rebuilt", () => {
+      const jobs = new JobsProjection(platform.controlPlane.context.store.db).all();
+      return jobs.length === before.length ? jobs : undefined;
+    });
+    expect(after).toEqual(before);
+  });
 });

@@ -20,6 +20,8 @@ import { type Reduction, reduceJob } from "./reducer.js";
 
 /** Metadata key of the last `JOBS` stream sequence processed by the projector. */
 export const LAST_SEQUENCE_KEY = "jobs.last_sequence";
+/** Metadata key of the creation time of the `JOBS` stream the projection was built from. */
+export const STREAM_CREATED_KEY = "jobs.stream_created";
 
 /** How long after its last heartbeat a worker counts as online (§3.7). */
 export const WORKER_FRESH_MS = 90_000;
@@ -114,6 +116,22 @@ export class JobsProjection {
         if (reduction.applied) this.write(reduction.job, sequence);
         this.setMetadata(LAST_SEQUENCE_KEY, String(sequence));
         return { outcome: "reduced", previous, ...reduction };
+      })
+      .immediate();
+  }
+
+  /** The creation time of the `JOBS` stream the projection follows, if recorded. */
+  streamCreated(): string | undefined {
+    return this.metadata(STREAM_CREATED_KEY);
+  }
+
+  /** Empties the jobs projection to follow the `JOBS` stream created at `created` from its start. */
+  startOver(created: string): void {
+    this.db
+      .transaction(() => {
+        this.db.prepare("DELETE FROM jobs_projection").run();
+        this.db.prepare("DELETE FROM projection_metadata WHERE name = ?").run(LAST_SEQUENCE_KEY);
+        this.setMetadata(STREAM_CREATED_KEY, created);
       })
       .immediate();
   }

@@ -109,11 +109,25 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Creates the durable consumer, or updates the settings this module manages when they differ. */
-async function ensureConsumer(jsm: JetStreamManager, stream: string, wanted: Partial<ConsumerConfig>) {
+/**
+ * Creates the durable consumer, or updates the settings this module manages when they differ. With
+ * `processedUpTo`, a consumer whose acknowledged floor is past that stream sequence (the projection
+ * was emptied or restored from an older copy) is created again, so it delivers from the start.
+ */
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  wanted: Partial<ConsumerConfig>,
+  processedUpTo?: () => number,
+) {
   const name = wanted.durable_name as string;
   try {
-    const { config } = await jsm.consumers.info(stream, name);
+    const { config, ack_floor } = await jsm.consumers.info(stream, name);
+    if (processedUpTo !== undefined && ack_floor.stream_seq > processedUpTo()) {
+      await jsm.consumers.delete(stream, name);
+      await jsm.consumers.add(stream, wanted);
+      return;
+    }
     if (
       config.filter_subject !== wanted.filter_subject ||
       config.max_ack_pending !== wanted.max_ack_pending ||
@@ -145,6 +159,7 @@ class ConsumerLoop {
     private readonly handle: (msg: JsMsg) => Promise<void>,
     private readonly logger: Logger,
     private readonly signal: AbortSignal,
+    private readonly processedUpTo?: () => number,
   ) {
     this.status = { name: config.durable_name, status: "starting" };
   }
@@ -157,7 +172,7 @@ class ConsumerLoop {
     const name = this.config.durable_name;
     while (!this.signal.aborted) {
       try {
-        await ensureConsumer(this.jsm, this.stream, this.config);
+        await ensureConsumer(this.jsm, this.stream, this.config, this.processedUpTo);
         const consumer = await this.js.consumers.get(this.stream, name);
         this.messages = await consumer.consume({ max_messages: 1 });
         if (this.signal.aborted) break;
@@ -214,6 +229,14 @@ export async function startJobsAdmin(options: JobsAdminRuntimeOptions): Promise<
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const projection = new JobsProjection(options.db);
+  // A `JOBS` stream that was created anew restarts its sequences: the projection starts over with it.
+  const { created } = await jsm.streams.info(JOBS_STREAM);
+  if (projection.streamCreated() !== created) {
+    if (projection.streamCreated() !== undefined) {
+      logger.warn({ stream: JOBS_STREAM }, "The JOBS stream was replaced; rebuilding the jobs projection");
+    }
+    projection.startOver(created);
+  }
   const admin = new JobsAdmin({
     projection,
     js,
@@ -308,6 +331,7 @@ export async function startJobsAdmin(options: JobsAdminRuntimeOptions): Promise<
       project,
       logger,
       abort.signal,
+      () => projection.lastSequence(),
     ),
     new ConsumerLoop(
       js,

@@ -185,6 +185,30 @@ export interface ContractModule<
   ): ContractUseRef<ContractModule<TId, TOwned, TUsed>, TSelection>;
 }
 
+/** Compile-time payload and result types of one job queue (jobs are service-private: no descriptor). */
+export interface JobQueueTypes<TPayload = unknown, TCreate = TPayload, TResult = unknown> {
+  /** The payload a worker receives (schema output view). */
+  payload: TPayload;
+  /** The payload `create` accepts (schema input view). */
+  create: TCreate;
+  /** The result a handler returns (`unknown` when the queue declares none). */
+  result: TResult;
+}
+
+/** Phantom carrier of a defined contract's job queue types; never present at run time. */
+export interface TypedJobs<TJobs> {
+  /** Compile-time only. */
+  readonly " jobs"?: TJobs;
+}
+
+/** The job queues of module `M` by name (any name, untyped, when the module carries no job types). */
+export type ContractJobs<M> =
+  M extends TypedJobs<infer J>
+    ? [NonNullable<J>] extends [never]
+      ? Record<string, JobQueueTypes>
+      : NonNullable<J>
+    : Record<string, JobQueueTypes>;
+
 /** Any contract module. */
 // biome-ignore lint/suspicious/noExplicitAny: the widest module type must accept every API shape, including use() selections.
 export type AnyContractModule = ContractModule<string, any, any>;

@@ -10,8 +10,10 @@ import type {
   ContractUseRef,
   EventRuntimeDescriptor,
   FeedDescriptor,
+  JobQueueTypes,
   OperationDescriptor,
   RpcDescriptor,
+  TypedJobs,
   UseSelection,
 } from "./api.js";
 import { digestJson } from "./canonical.js";
@@ -309,6 +311,16 @@ type OwnedFeeds<S, B> = {
     : never;
 };
 
+type OwnedJobs<S, B> = {
+  [K in keyof Section<B, "jobs">]: Section<B, "jobs">[K] extends { payload: infer P }
+    ? JobQueueTypes<
+        OutputType<S, P>,
+        InputType<S, P>,
+        Section<B, "jobs">[K] extends { result: infer R } ? OutputType<S, R> : unknown
+      >
+    : never;
+};
+
 /** The owned API a body declares. */
 export type OwnedApiOf<S, E, B> = {
   rpc: OwnedRpc<S, E, B>;
@@ -369,7 +381,8 @@ export type DefinedContract<S, E, B> = ContractModule<
   IdOf<B>,
   AsSurfaces<OwnedApiOf<S, E, B>>,
   AsSurfaces<UsedApiOf<B>>
->;
+> &
+  TypedJobs<OwnedJobs<S, B>>;
 
 type AsSurfaces<T> = T extends infer O extends ApiSurfaces ? O : never;
 

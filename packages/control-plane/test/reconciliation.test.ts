@@ -189,7 +189,7 @@ describe("DeploymentReconciler", () => {
       maxDeliver: 3,
       backoffMs: [5000, 30000],
     });
-    // Job queues materialize a binding only (no NATS objects until the jobs runtime exists).
+    // Job queues get their binding (their consumer and grants: jobs-runtime.test.ts).
     expect(view.resourceBindings.jobs?.queues.emails).toMatchObject({
       publishPrefix: "trellis.jobs.orders.emails",
       workSubject: "trellis.work.orders.emails",

@@ -19,6 +19,7 @@ export * from "./facade/surfaces.js";
 export * from "./feeds/index.js";
 export * from "./headers.js";
 export * from "./health/index.js";
+export * from "./jobs/index.js";
 export * from "./kv/index.js";
 export * from "./operations/index.js";
 export * from "./rpc/authenticator.js";

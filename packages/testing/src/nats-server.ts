@@ -28,12 +28,17 @@ export interface NatsServerHandle {
   readonly url: string;
   /** Client port the server listens on (loopback only). */
   readonly port: number;
-  /** PID of the nats-server process. */
+  /** PID of the nats-server process (a new one after {@link restart}). */
   readonly pid: number;
   /** Temporary JetStream store directory; removed by `stop()`. */
   readonly storeDir: string;
   /** Sends SIGTERM to this server's PID (SIGKILL if it lingers), waits for exit and removes `storeDir`. */
   stop(): Promise<void>;
+  /**
+   * Stops the server by PID and starts it again on the same port, configuration and store directory
+   * (JetStream data is kept); resolves once it accepts clients again.
+   */
+  restart(): Promise<void>;
 }
 
 const MAX_START_ATTEMPTS = 3;
@@ -91,7 +96,9 @@ async function startOnce(binary: string, options: StartNatsServerOptions): Promi
   return {
     url: server.url,
     port: server.port,
-    pid: server.pid,
+    get pid() {
+      return server.pid;
+    },
     storeDir,
     stop() {
       stopping ??= (async () => {
@@ -102,6 +109,18 @@ async function startOnce(binary: string, options: StartNatsServerOptions): Promi
         }
       })();
       return stopping;
+    },
+    async restart() {
+      if (stopping) throw new Error("nats-server was stopped");
+      await server.stop();
+      server = await spawnNatsServer({
+        binary,
+        port,
+        storeDir,
+        jetstream: options.jetstream ?? true,
+        configFile: options.configFile,
+        args: options.args,
+      });
     },
   };
 }

@@ -30,11 +30,11 @@ import { iso } from "../store/codec.js";
 import { EMPTY_GRANTS } from "../store/materialized-repository.js";
 import type { ControlPlaneStore } from "../store/store.js";
 import { type ActiveManifest, materializeGrants } from "./grants.js";
+import { JetStreamJobQueues } from "./job-queues.js";
 import { declaresOperations, operationsKvBinding } from "./operations-bucket.js";
 import { desiredSurfaces } from "./proposal.js";
 import type { MaterializedAuthorityView, Reconciler, ResourceBindings } from "./reconciler.js";
 import {
-  bindingOnlyJobQueues,
   type EventConsumerBinding,
   ensureEventConsumer,
   ensureKvBucket,
@@ -57,7 +57,7 @@ export interface DeploymentReconcilerOptions {
   catalog: () => ContractResolver;
   /** JetStream replicas of created buckets (default 1). */
   replicas?: number;
-  /** Job queues (default {@link bindingOnlyJobQueues}). */
+  /** Job queues (default {@link JetStreamJobQueues} on `nc`). */
   jobQueues?: JobQueueReconciler;
   /** Logger. */
   logger: Logger;
@@ -98,9 +98,16 @@ export class DeploymentReconciler implements Reconciler {
   /** The last reconciliation of each deployment: runs of one deployment never overlap. */
   private readonly running = new Map<string, Promise<unknown>>();
   private readonly now: () => Date;
+  private readonly jobQueues: JobQueueReconciler;
 
   constructor(private readonly options: DeploymentReconcilerOptions) {
     this.now = options.now ?? (() => new Date());
+    this.jobQueues =
+      options.jobQueues ??
+      new JetStreamJobQueues({
+        nc: options.nc,
+        ...(options.replicas !== undefined && { replicas: options.replicas }),
+      });
   }
 
   /**
@@ -158,7 +165,7 @@ export class DeploymentReconciler implements Reconciler {
       const jobs =
         Object.keys(plan.queues).length === 0
           ? undefined
-          : await (this.options.jobQueues ?? bindingOnlyJobQueues).reconcile(deploymentId, plan.queues);
+          : await this.jobQueues.reconcile(deploymentId, plan.queues);
       if (jobs) plan.bindings.jobs = jobs.binding;
       const { grants, unresolved } = materializeGrants({
         contracts: plan.contracts,

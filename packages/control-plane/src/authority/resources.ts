@@ -3,7 +3,8 @@
  * TRELLIS account: KV buckets for `resources.kv` aliases and durable consumers for `eventConsumers`
  * groups on the `trellis` event stream. Every object is created, or adopted and updated in place; each
  * carries `trellis.deployment` metadata so a name shared by two deployments (after sanitizing) is
- * refused instead of silently shared. Job queues go through {@link JobQueueReconciler}.
+ * refused instead of silently shared. Job queues go through {@link JobQueueReconciler}
+ * (`JetStreamJobQueues`, `job-queues.ts`).
  */
 import {
   AckPolicy,
@@ -17,6 +18,8 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   type EventConsumerGroup,
+  eventConsumerGrants,
+  JOBS_STREAM,
   JOBS_WORK_STREAM,
   type JobQueue,
   jobEventsPrefix,
@@ -313,43 +316,67 @@ export interface JobQueueReconciler {
 }
 
 /**
- * The job queue reconciler used until the jobs runtime exists (build step 5): it computes the
- * binding (namespace = sanitized deployment id, `trellis.jobs.<ns>.<queue>` publish prefix,
- * `trellis.work.<ns>.<queue>` work subject, `<ns>-<queue>` consumer, every default applied) but
- * creates no streams or consumers and grants no subjects.
+ * The jobs binding of a deployment (runtime spec §3.1, canonical names): namespace = the sanitized
+ * deployment id, `trellis.jobs.<ns>.<queue>` publish prefix, `trellis.work.<ns>.<queue>` work subject,
+ * `<ns>-<queue>` consumer, every default applied (`maxDeliver` 5, backoff truncated to `maxDeliver − 1`,
+ * `ackWaitMs` 300000, progress, logs and dlq on, concurrency 1). The namespace `workers` is refused:
+ * `trellis.jobs.workers.>` carries worker heartbeats.
  */
-export const bindingOnlyJobQueues: JobQueueReconciler = {
-  async reconcile(deploymentId, queues) {
-    const namespace = sanitizeName(deploymentId);
-    const entries = Object.entries(queues).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const binding: JobsBinding = {
-      namespace,
-      workStream: JOBS_WORK_STREAM,
-      queues: Object.fromEntries(
-        entries.map(([queueType, queue]) => {
-          const maxDeliver = queue.maxDeliver ?? 5;
-          return [
+export function jobsBinding(deploymentId: string, queues: Readonly<Record<string, JobQueue>>): JobsBinding {
+  const namespace = sanitizeName(deploymentId);
+  if (namespace === "workers") {
+    throw new ResourceReconcileError(
+      `Deployment '${deploymentId}' cannot run job queues: its jobs namespace 'workers' is reserved for worker heartbeats`,
+    );
+  }
+  const entries = Object.entries(queues).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return {
+    namespace,
+    workStream: JOBS_WORK_STREAM,
+    queues: Object.fromEntries(
+      entries.map(([queueType, queue]) => {
+        const maxDeliver = queue.maxDeliver ?? 5;
+        return [
+          queueType,
+          {
             queueType,
-            {
-              queueType,
-              publishPrefix: jobEventsPrefix(namespace, queueType),
-              workSubject: jobWorkSubject(namespace, queueType),
-              consumerName: jobQueueConsumerName(namespace, queueType),
-              payload: queue.payload,
-              ...(queue.result !== undefined && { result: queue.result }),
-              maxDeliver,
-              backoffMs: [...(queue.backoffMs ?? DEFAULT_BACKOFF_MS)].slice(0, Math.max(0, maxDeliver - 1)),
-              ackWaitMs: queue.ackWaitMs ?? 300_000,
-              ...(queue.defaultDeadlineMs !== undefined && { defaultDeadlineMs: queue.defaultDeadlineMs }),
-              progress: queue.progress ?? true,
-              logs: queue.logs ?? true,
-              dlq: queue.dlq ?? true,
-              concurrency: queue.concurrency ?? 1,
-            },
-          ];
-        }),
-      ),
-    };
-    return { binding, publish: [], subscribe: [] };
-  },
-};
+            publishPrefix: jobEventsPrefix(namespace, queueType),
+            workSubject: jobWorkSubject(namespace, queueType),
+            consumerName: jobQueueConsumerName(namespace, queueType),
+            payload: queue.payload,
+            ...(queue.result !== undefined && { result: queue.result }),
+            maxDeliver,
+            backoffMs: [...(queue.backoffMs ?? DEFAULT_BACKOFF_MS)].slice(0, Math.max(0, maxDeliver - 1)),
+            ackWaitMs: queue.ackWaitMs ?? 300_000,
+            ...(queue.defaultDeadlineMs !== undefined && { defaultDeadlineMs: queue.defaultDeadlineMs }),
+            progress: queue.progress ?? true,
+            logs: queue.logs ?? true,
+            dlq: queue.dlq ?? true,
+            concurrency: queue.concurrency ?? 1,
+          },
+        ];
+      }),
+    ),
+  };
+}
+
+/**
+ * The service-local job grants of runtime spec §3.1, narrowed to exact subjects of the namespace:
+ * publish its lifecycle events and worker heartbeats, read its own events by subject
+ * (`$JS.API.DIRECT.GET.JOBS.trellis.jobs.<ns>.>`), and per queue the consumer's info, pulls and acks;
+ * subscribe to each queue's events (`<publishPrefix>.*.*`). Services never publish work items directly
+ * (they come from `JOBS`), and the body form of direct get — which could read any service's jobs — is
+ * not granted.
+ */
+export function jobQueueGrants(binding: JobsBinding): { publish: string[]; subscribe: string[] } {
+  const queues = Object.values(binding.queues);
+  return {
+    publish: [
+      `trellis.jobs.${binding.namespace}.>`,
+      `trellis.jobs.workers.${binding.namespace}.>`,
+      `$JS.API.DIRECT.GET.${JOBS_STREAM}.trellis.jobs.${binding.namespace}.>`,
+      ...queues.flatMap((queue) => eventConsumerGrants(JOBS_WORK_STREAM, queue.consumerName)),
+    ],
+    subscribe: queues.map((queue) => `${queue.publishPrefix}.*.*`),
+  };
+}

@@ -49,6 +49,8 @@ export interface ConnectServiceOptions<M extends AnyContractModule> {
   heartbeat?: { publishIntervalMs?: number } | false;
   /** Most requests handled at once per surface (default 256). */
   maxConcurrent?: number;
+  /** Job worker settings (shutdown grace, presence period). */
+  jobs?: { shutdownGraceMs?: number; presenceIntervalMs?: number };
   /** Bootstrap retry settings. */
   bootstrap?: ServiceBootstrapOptions;
 }
@@ -82,6 +84,27 @@ const eventConsumerBindingSchema = z.looseObject({
   consumerName: z.string().min(1),
   filterSubjects: z.array(z.string()).optional(),
 });
+const jobQueueBindingSchema = z.looseObject({
+  queueType: z.string().min(1),
+  publishPrefix: z.string().min(1),
+  workSubject: z.string().min(1),
+  consumerName: z.string().min(1),
+  payload: z.looseObject({ schema: z.string().min(1) }),
+  result: z.looseObject({ schema: z.string().min(1) }).optional(),
+  maxDeliver: z.int().min(1),
+  backoffMs: z.array(z.int().min(0)),
+  ackWaitMs: z.int().min(1),
+  defaultDeadlineMs: z.int().min(1).optional(),
+  progress: z.boolean(),
+  logs: z.boolean(),
+  dlq: z.boolean(),
+  concurrency: z.int().min(1),
+});
+const jobsBindingSchema = z.looseObject({
+  namespace: z.string().min(1),
+  workStream: z.string().min(1).optional(),
+  queues: z.record(z.string(), jobQueueBindingSchema),
+});
 /** The ready reply; `binding.resources` has the `Trellis.Bindings.Get` shape. */
 const readySchema = z.looseObject({
   status: z.literal("ready"),
@@ -103,6 +126,7 @@ const readySchema = z.looseObject({
     resources: z.looseObject({
       kv: z.record(z.string(), kvBindingSchema).optional(),
       eventConsumers: z.record(z.string(), eventConsumerBindingSchema).optional(),
+      jobs: jobsBindingSchema.optional(),
       /** Our extension: the deployment's operations bucket (design/authority.md). */
       operations: z.looseObject({ bucket: z.string().min(1) }).optional(),
     }),
@@ -343,7 +367,7 @@ export async function connectService<M extends AnyContractModule>(
       logger,
     });
     const authenticator = new ProofCallerAuthenticator({ authority, now: () => clock.nowMs() });
-    const { kv, eventConsumers, operations } = ready.binding.resources;
+    const { kv, eventConsumers, operations, jobs } = ready.binding.resources;
     const service = await TrellisService.open({
       nc,
       contract: options.contract,
@@ -355,10 +379,12 @@ export async function connectService<M extends AnyContractModule>(
         ...(kv && { kv }),
         ...(eventConsumers && { eventConsumers }),
         ...(operations && { operations: { bucket: operations.bucket } }),
+        ...(jobs && { jobs }),
       },
       ...(options.logger !== undefined && { logger: options.logger }),
       ...(options.metrics && { metrics: options.metrics }),
       ...(options.heartbeat !== undefined && { heartbeat: options.heartbeat }),
+      ...(options.jobs && { jobs: options.jobs }),
       ...(options.maxConcurrent !== undefined && { maxConcurrent: options.maxConcurrent }),
     });
     const opened = authority;

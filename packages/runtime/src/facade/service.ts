@@ -17,6 +17,8 @@ import { mountHealthRpc } from "../health/rpc.js";
 import { ServiceHealth } from "../health/service-health.js";
 import type { HeartbeatPayload } from "../health/types.js";
 import { newUlid } from "../ids.js";
+import type { JobsBinding } from "../jobs/model.js";
+import { JobsRuntime, type ServiceJobs } from "../jobs/runtime.js";
 import type { KvBinding } from "../kv/bindings.js";
 import { openKvBindings } from "../kv/bindings.js";
 import type { TypedKV } from "../kv/typed.js";
@@ -120,6 +122,8 @@ export interface ServiceBindings {
   eventConsumers?: Readonly<Record<string, EventConsumerBinding>>;
   /** The deployment's operations bucket (for contracts that declare operations). */
   operations?: { bucket: string };
+  /** The deployment's job queues. */
+  jobs?: JobsBinding;
 }
 
 /** Options of {@link TrellisService.open}. */
@@ -134,6 +138,8 @@ export interface TrellisServiceOptions<M extends AnyContractModule> extends Trel
   maxConcurrent?: number;
   /** Heartbeat settings; `false` disables heartbeats. */
   heartbeat?: { publishIntervalMs?: number } | false;
+  /** Job workers: how long `stop()` lets running jobs finish (default 30 000 ms) and the presence period (default 10 000 ms). */
+  jobs?: { shutdownGraceMs?: number; presenceIntervalMs?: number };
   /**
    * Whether the service owns `nc` (default `true`): `stop()` then drains it. `false` lets several
    * services share one connection (the control plane serves every built-in contract on one).
@@ -216,6 +222,9 @@ export class TrellisService<M extends AnyContractModule> {
   readonly client: TrellisClient<M>;
   /** Health checks and info. */
   readonly health: ServiceHealth;
+  /** The contract's job queues: `jobs.<queue>.create(payload)`, `.ref(id)`, `.handle(handler)`. */
+  readonly jobs: ServiceJobs<M, TrellisClient<M>, undefined>;
+  private readonly jobsRuntime: JobsRuntime<M>;
   private readonly shared: Shared<M>;
   private readonly groups = new Map<string, EventConsumerGroupRunner>();
   private readonly stoppers: (() => Promise<void>)[] = [];
@@ -252,6 +261,17 @@ export class TrellisService<M extends AnyContractModule> {
       });
     this.shared = { options, client: this.client, rpcServer, feedServer, operationServer };
     this.handle = makeHandles(this.shared, undefined);
+    this.jobsRuntime = new JobsRuntime({
+      nc: options.nc,
+      contract: options.contract,
+      ...(options.bindings?.jobs && { binding: options.bindings.jobs }),
+      schemas: this.client.schemas.own,
+      logger: this.client.logger,
+      ...(options.metrics && { metrics: options.metrics }),
+      ...options.jobs,
+    });
+    this.jobs = this.jobsRuntime.facade(this.client, undefined);
+    this.stoppers.push(() => this.jobsRuntime.stop());
     this.health = new ServiceHealth({
       service: options.name,
       contractId: options.contract.CONTRACT_ID,
@@ -297,8 +317,11 @@ export class TrellisService<M extends AnyContractModule> {
   }
 
   /** Handles whose handlers also receive `deps`. */
-  with<TDeps>(deps: TDeps): { handle: ServiceHandles<M, TDeps> } {
-    return { handle: makeHandles(this.shared, deps) };
+  with<TDeps>(deps: TDeps): {
+    handle: ServiceHandles<M, TDeps>;
+    jobs: ServiceJobs<M, TrellisClient<M>, TDeps>;
+  } {
+    return { handle: makeHandles(this.shared, deps), jobs: this.jobsRuntime.facade(this.client, deps) };
   }
 
   private groupsOf(event: string): string[] {
@@ -360,13 +383,14 @@ export class TrellisService<M extends AnyContractModule> {
     return runner;
   }
 
-  /** Starts event consumer groups and heartbeats; resolves once everything is running. */
+  /** Starts event consumer groups, job workers and heartbeats; resolves once everything is running. */
   async start(): Promise<void> {
     for (const [group, runner] of this.groups) {
       const started = await runner.start();
       if (started.isErr())
         throw new Error(`Event consumer group '${group}' cannot start: ${started.error.message}`);
     }
+    await this.jobsRuntime.start();
     if (this.options.heartbeat !== false && !this.heartbeat) {
       this.heartbeat = new HeartbeatPublisher({
         health: this.health,

@@ -23,6 +23,7 @@ import {
   BUILTIN_ERROR_TYPES,
   type BuiltinErrorType,
   type ErrorClassLike,
+  errorClassFromManifest,
   isDefinedErrorClass,
 } from "./errors.js";
 import { type SchemaView, toManifestJsonSchema } from "./json-schema.js";
@@ -1021,17 +1022,72 @@ function ownedApiFromManifest(
   return owned;
 }
 
+/** Options of {@link contractModuleFromManifest}. */
+export interface ManifestModuleOptions {
+  /** Modules of the contracts it uses, by `uses` alias: they give the used API and validate it. */
+  dependencies?: Readonly<Record<string, ContractModule>>;
+  /** Classes of its declared errors; a declared error without one gets {@link errorClassFromManifest}'s. */
+  errors?: readonly ErrorClassLike[];
+}
+
 /**
- * Builds a contract module around a validated manifest (a generated SDK or a loaded artifact). Its
- * `used` view is empty: the dependencies' modules are not known from the manifest alone.
+ * Builds a contract module around a validated manifest (a generated SDK or a loaded artifact). The
+ * used API holds the selected surfaces of the given dependencies (none without them); RPCs that
+ * declare one of the contract's own errors rebuild it as its class. RPCs require authentication.
  */
-export function contractModuleFromManifest(manifest: ContractManifest): ContractModule {
-  const owned = ownedApiFromManifest(manifest);
-  const empty: ApiSurfaces = { rpc: {}, operations: {}, events: {}, feeds: {} };
+export function contractModuleFromManifest(
+  manifest: ContractManifest,
+  options: ManifestModuleOptions = {},
+): ContractModule {
+  const classes = new Map<string, ErrorClassLike>();
+  for (const errorClass of options.errors ?? []) classes.set(errorClass.type, errorClass);
+  for (const { type } of Object.values(manifest.errors ?? {})) {
+    if (!classes.has(type)) classes.set(type, errorClassFromManifest(manifest, type));
+  }
+  const rpcRuntime: Record<string, RpcRuntimeOptions> = {};
+  for (const [name, rpc] of Object.entries(manifest.rpc ?? {})) {
+    const runtimeErrors: Record<string, ErrorClassLike> = {};
+    for (const { type } of rpc.errors ?? []) {
+      const errorClass = classes.get(type);
+      if (errorClass) runtimeErrors[type] = errorClass;
+    }
+    rpcRuntime[name] = { authRequired: true, runtimeErrors };
+  }
+  const owned = ownedApiFromManifest(manifest, rpcRuntime);
+  const modules = new Map(Object.entries(options.dependencies ?? {}));
+  const uses = { ...manifest.uses?.optional, ...manifest.uses?.required };
+  for (const [alias, module] of modules) {
+    const use = uses[alias];
+    if (!use) fail(`Contract '${manifest.id}' has no use '${alias}'`);
+    if (use.contract !== module.CONTRACT_ID) {
+      fail(`Contract use '${alias}' references '${use.contract}' but module id is '${module.CONTRACT_ID}'`);
+    }
+    const selected: [keyof ApiSurfaces, string, string[] | undefined][] = [
+      ["rpc", "rpc", use.rpc?.call],
+      ["operations", "operations", use.operations?.call],
+      ["events", "events", use.events?.publish],
+      ["events", "events", use.events?.subscribe],
+      ["feeds", "feeds", use.feeds?.subscribe],
+    ];
+    for (const [kind, label, keys] of selected) {
+      for (const key of keys ?? []) {
+        if (!(key in module.API.owned[kind]))
+          fail(`Contract '${module.CONTRACT_ID}' does not expose ${label} key '${key}'`);
+      }
+    }
+  }
+  const used = deriveUsedApi(manifest, modules, owned);
+  const trellis: ApiSurfaces = {
+    rpc: { ...used.rpc, ...owned.rpc },
+    operations: { ...used.operations, ...owned.operations },
+    events: { ...used.events, ...owned.events },
+    feeds: { ...used.feeds, ...owned.feeds },
+  };
   return withUse({
     CONTRACT_ID: manifest.id,
     CONTRACT: manifest,
     CONTRACT_DIGEST: digestContractManifest(manifest),
-    API: { owned, used: empty, trellis: owned } as ContractModule["API"],
+    API: { owned, used, trellis } as ContractModule["API"],
+    DEPENDENCIES: Object.fromEntries(modules),
   });
 }

@@ -4,6 +4,7 @@
  */
 import { BaseError } from "@trellis/result";
 import { z } from "zod";
+import type { ContractManifest } from "./manifest.js";
 import { ContractDefinitionError } from "./problems.js";
 
 /** Errors every contract may list without declaring them. */
@@ -158,4 +159,55 @@ export function isDefinedErrorClass(value: unknown): value is ErrorClassLike {
     typeof (value as { type?: unknown }).type === "string" &&
     (value as { schema?: unknown }).schema instanceof z.ZodType
   );
+}
+
+const ENVELOPE_FIELDS = new Set(["id", "type", "message", "context", "traceId"]);
+
+/**
+ * Builds the class of error `type` declared by a manifest (a generated SDK has no `defineError`
+ * call). `fromSerializable` validates the payload against the declared JSON Schema; a new instance
+ * takes its message from the options, or the type name.
+ */
+export function errorClassFromManifest<TType extends string, TData extends Record<string, unknown>>(
+  manifest: ContractManifest,
+  type: TType,
+): DefinedErrorClass<TType, TData> {
+  const declaration = Object.values(manifest.errors ?? {}).find((error) => error.type === type);
+  if (!declaration) {
+    throw new ContractDefinitionError(`Contract '${manifest.id}' declares no error of type '${type}'`);
+  }
+  const json = declaration.schema && manifest.schemas?.[declaration.schema.schema];
+  const wireSchema: z.ZodType =
+    json === undefined
+      ? z.looseObject({ id: z.string(), type: z.literal(type), message: z.string() })
+      : z.fromJSONSchema(json as Parameters<typeof z.fromJSONSchema>[0]);
+
+  class ManifestError extends TrellisError<TData> {
+    static readonly type = type;
+    static readonly schema = wireSchema;
+    override readonly name: string = type;
+
+    constructor(
+      data: TData,
+      init?: { id?: string; cause?: unknown; context?: Record<string, unknown>; message?: string },
+    ) {
+      super(init?.message ?? type, data, init);
+    }
+
+    static fromSerializable(payload: unknown): ManifestError {
+      const wire = wireSchema.parse(payload) as SerializedTrellisError;
+      const data = Object.fromEntries(
+        Object.entries(wire).filter(([field]) => !ENVELOPE_FIELDS.has(field)),
+      ) as TData;
+      const error = new ManifestError(data, {
+        id: wire.id,
+        message: wire.message,
+        ...(wire.context && { context: wire.context }),
+      });
+      if (wire.traceId) error.traceId = wire.traceId;
+      return error;
+    }
+  }
+  Object.defineProperty(ManifestError, "name", { value: type });
+  return ManifestError;
 }

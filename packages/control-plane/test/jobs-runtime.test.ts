@@ -9,6 +9,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { Result } from "@trellis/result";
 import { type Job, type JobRef, TransportError, TrellisService, ValidationError } from "@trellis/runtime";
 import { type PlatformHandle, startPlatform } from "@trellis/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -164,6 +165,20 @@ async function consumerState() {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Restarts nats-server on its store and waits until JetStream answers the inspector again. */
+async function restartNats(): Promise<void> {
+  await platform.nats.restart();
+  await eventually(
+    "JetStream to answer after the restart",
+    () =>
+      jsm.streams
+        .info("JOBS")
+        .then(() => true)
+        .catch(() => undefined),
+    { timeoutMs: 30_000 },
+  );
+}
+
 beforeAll(async () => {
   platform = await startPlatform();
   admin = await connectServicesAdmin(platform);
@@ -227,6 +242,7 @@ describe("reconciliation", () => {
 describe("creating and running jobs", () => {
   it("runs a job with progress and logs; its lifecycle events are stored in order with the job's context", async () => {
     const service = await startTasks(0, { handle: true });
+    expect(() => service.jobs.tasks.handle(() => Result.ok({ tries: 1 }))).toThrow(/already has a handler/);
     const ref = await create(service, { action: "progress", label: "hello" });
     const job = await waitFor(ref);
     expect(job).toMatchObject({
@@ -273,6 +289,9 @@ describe("creating and running jobs", () => {
 
   it("refuses an invalid payload at create: a ValidationError and nothing is stored", async () => {
     const service = await startTasks(0);
+    expect(() => service.jobs.tasks.handle(() => Result.ok({ tries: 1 }))).toThrow(
+      /before the service starts/,
+    );
     const before = (await jsm.streams.info("JOBS")).state.messages;
     const created = await service.jobs.tasks.create({ action: "explode" } as never);
     expect(created.isErr() && created.error).toBeInstanceOf(ValidationError);
@@ -503,22 +522,22 @@ describe("crashes, shutdown and restarts", () => {
     const refs = [];
     for (let i = 0; i < 3; i++) refs.push(await create(creator, { action: "complete", label: `kept-${i}` }));
     await stopService(creator);
-    await platform.nats.restart();
-    await eventually(
-      "the inspector to reconnect",
-      () =>
-        inspector.isClosed()
-          ? undefined
-          : jsm.streams
-              .info("JOBS")
-              .then(() => true)
-              .catch(() => undefined),
-      { timeoutMs: 30_000 },
-    );
+    await restartNats();
     const worker = await startTasks(1, { handle: true });
     for (const [i, ref] of refs.entries()) {
       const job = await waitFor(worker.jobs.tasks.ref(ref.id), 30_000);
       expect(job).toMatchObject({ state: "completed", result: { tries: 1, label: `kept-${i}` } });
     }
+    // A running worker reconnects and keeps taking work after another restart.
+    await restartNats();
+    const after = await eventually(
+      "a job created after the restart",
+      async () => {
+        const created = await worker.jobs.tasks.create({ action: "complete", label: "after" });
+        return created.isOk() ? created.value : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect(await waitFor(after, 30_000)).toMatchObject({ state: "completed", result: { label: "after" } });
   });
 });

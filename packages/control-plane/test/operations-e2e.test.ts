@@ -8,13 +8,14 @@
  * 2. Start, watch and wait over Validate-backed authentication; another person gets `forbidden`.
  * 3. A second replica answers control requests for an operation started on the first.
  * 4. After a restart, `get` returns the persisted snapshot and `control(id)` finishes a deferred
- *    operation the caller's `wait()` sees, without running the handler again.
+ *    operation the caller's `wait()` sees, without running the handler again — by hand, and from a
+ *    job the handler enqueued before the restart.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { defineAppContract, defineServiceContract } from "@trellis/contracts";
 import { Result } from "@trellis/result";
-import { AuthError, type TrellisService } from "@trellis/runtime";
+import { AuthError, JobError, type TrellisService } from "@trellis/runtime";
 import { type PlatformHandle, startPlatform } from "@trellis/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -34,7 +35,8 @@ import {
 const refundsContract = defineServiceContract(
   {
     schemas: {
-      RefundInput: z.object({ orderId: z.string().min(1), mode: z.enum(["hold", "defer"]) }),
+      RefundInput: z.object({ orderId: z.string().min(1), mode: z.enum(["hold", "defer", "job"]) }),
+      RefundJob: z.object({ operationId: z.string(), orderId: z.string() }),
       RefundProgress: z.object({ step: z.string() }),
       Refund: z.object({ orderId: z.string(), refundedCents: z.int() }),
       Note: z.object({ text: z.string() }),
@@ -56,6 +58,7 @@ const refundsContract = defineServiceContract(
         cancel: true,
       },
     },
+    jobs: { refunds: { payload: ref.schema("RefundJob"), backoffMs: [200] } },
   }),
 );
 
@@ -79,6 +82,7 @@ let bob: Awaited<ReturnType<typeof signIn<typeof refundsApp>>>;
 const cleanups: (() => Promise<unknown>)[] = [];
 const gates = new Map<string, () => void>();
 const handlerRuns: string[] = [];
+const jobRuns: string[] = [];
 
 function within<T>(promise: PromiseLike<T>, ms = 10_000): Promise<T> {
   return Promise.race([
@@ -93,17 +97,35 @@ async function collect<E>(iterable: AsyncIterable<E>): Promise<E[]> {
   return out;
 }
 
-/** Starts a replica of the refunds service with `instance`'s seed. */
-function startRefunds(instance: ProvisionedInstance, mount = true) {
+/**
+ * Starts a replica of the refunds service with `instance`'s seed: with the operation handler unless
+ * `mount` is false, and with the `refunds` job handler (which finishes the operation) when `jobs`.
+ */
+function startRefunds(instance: ProvisionedInstance, mount = true, jobs = false) {
   return startService(platform, {
     contract: refundsContract,
     instance,
     name: "refunds",
     mount: (service) => {
+      if (jobs) {
+        service.jobs.refunds.handle(async ({ job }) => {
+          jobRuns.push(job.payload.orderId);
+          const op = await service.handle.operation.refunds.run.control(job.payload.operationId);
+          if (op.isErr()) return Result.err(JobError.fatal(op.error.message));
+          await op.value.started();
+          await op.value.progress({ step: "refunded by a job" });
+          const done = await op.value.complete({ orderId: job.payload.orderId, refundedCents: 500 });
+          return done.isErr() ? Result.err(done.error) : Result.ok(undefined);
+        });
+      }
       if (!mount) return;
       service.handle.operation.refunds.run(async ({ input, op }) => {
         handlerRuns.push(input.orderId);
         if (input.mode === "defer") return op.defer();
+        if (input.mode === "job") {
+          const job = await service.jobs.refunds.create({ operationId: op.id, orderId: input.orderId });
+          return job.isErr() ? Result.err(job.error) : op.defer();
+        }
         await new Promise<void>((resolve) => gates.set(input.orderId, resolve));
         await op.started();
         await op.progress({ step: "charged back" });
@@ -244,6 +266,24 @@ describe("restart", () => {
     (await op.complete({ orderId: "o-5", refundedCents: 990 })).unwrap();
     const done = (await within(waiting)).unwrap();
     expect(done).toMatchObject({ state: "completed", revision: 4, output: { refundedCents: 990 } });
+    expect(handlerRuns.length).toBe(runs);
+  });
+
+  it("a job the handler enqueued finishes the deferred operation after a restart", async () => {
+    // This replica accepts operations and enqueues their jobs but runs no job worker.
+    const ref = (await alice.operation.refunds.run.start({ orderId: "o-6", mode: "job" })).unwrap();
+    await eventually("the handler to enqueue the job", () =>
+      handlerRuns.includes("o-6") ? true : undefined,
+    );
+    const runs = handlerRuns.length;
+    await replicaA?.stop();
+    expect(jobRuns).not.toContain("o-6");
+
+    replicaA = await startRefunds(first, true, true);
+    const done = (await within(ref.wait(), 20_000)).unwrap();
+    expect(done).toMatchObject({ state: "completed", output: { orderId: "o-6", refundedCents: 500 } });
+    expect(done.revision).toBe(4);
+    expect(jobRuns).toEqual(["o-6"]);
     expect(handlerRuns.length).toBe(runs);
   });
 });

@@ -6,6 +6,7 @@
  * in `Jobs.ListServices`; the live projection equals one rebuilt from `JOBS`.
  */
 
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { trellisJobs } from "@trellis/builtin-contracts";
 import { defineAgentContract, defineServiceContract } from "@trellis/contracts";
@@ -34,6 +35,12 @@ const syncContract = defineServiceContract(
     description: "Synchronizes accounts in the background.",
     jobs: {
       sync: { payload: ref.schema("Sync"), result: ref.schema("Synced"), maxDeliver: 2, backoffMs: [100] },
+      slow: {
+        payload: ref.schema("Sync"),
+        result: ref.schema("Synced"),
+        defaultDeadlineMs: 300,
+        concurrency: 2,
+      },
     },
   }),
 );
@@ -45,7 +52,7 @@ const jobsAdminContract = defineAgentContract({}, () => ({
   uses: {
     required: {
       jobs: trellisJobs.use({
-        rpc: { call: ["Jobs.Get", "Jobs.ListDLQ", "Jobs.ReplayDLQ", "Jobs.ListServices"] },
+        rpc: { call: ["Jobs.Get", "Jobs.ListDLQ", "Jobs.ReplayDLQ", "Jobs.ListServices", "Jobs.Cancel"] },
       }),
     },
   },
@@ -56,9 +63,20 @@ let platform: PlatformHandle;
 let admin: Awaited<ReturnType<typeof signIn<typeof jobsAdminContract>>>;
 let service: TrellisService<typeof syncContract>;
 let nc: NatsConnection;
+/** The projected job once it is in `state`. */
+function projectedIn(id: string, state: string) {
+  return eventually(`job ${id} to be ${state}`, async () => {
+    const reply = await admin.rpc.jobs.get({ id });
+    return reply.isOk() && reply.value.job.state === state ? reply.value.job : undefined;
+  });
+}
+
 /** While true, every run fails with a retryable error. */
 let upstreamDown = true;
 const runs: number[] = [];
+/** Releases the `slow` run of an account; its abort reason when its signal fired first. */
+const release = new Map<string, () => void>();
+const abortReasons = new Map<string, unknown>();
 
 beforeAll(async () => {
   platform = await startPlatform();
@@ -84,6 +102,17 @@ beforeAll(async () => {
     runs.push(job.tries);
     if (upstreamDown) return Result.err(JobError.retryable("upstream unavailable"));
     return Result.ok({ account: job.payload.account });
+  });
+  service.jobs.slow.handle(async ({ job }) => {
+    const { account } = job.payload;
+    await new Promise<void>((resolve) => {
+      release.set(account, resolve);
+      job.signal.addEventListener("abort", () => {
+        abortReasons.set(account, job.signal.reason);
+        resolve();
+      });
+    });
+    return Result.ok({ account });
   });
   await service.start();
   admin = await signIn(platform, jobsAdminContract, credentials.username, credentials.password);
@@ -126,6 +155,40 @@ describe("jobs admin with the jobs runtime", () => {
     expect(ok(await admin.rpc.jobs.listDLQ({ limit: 10 }), "Jobs.ListDLQ").count).toBe(0);
   });
 
+  it("cancels an active job: the handler's signal aborts and the job stays cancelled", async () => {
+    const deadline = new Date(Date.now() + 60_000);
+    const ref = ok(await service.jobs.slow.create({ account: "to-cancel" }, { deadline }), "create");
+    await projectedIn(ref.id, "active");
+    const { job } = ok(await admin.rpc.jobs.cancel({ id: ref.id }), "Jobs.Cancel");
+    expect(job).toMatchObject({ id: ref.id, state: "cancelled" });
+    await eventually("the handler to see the cancel", () => abortReasons.get("to-cancel"));
+    expect(abortReasons.get("to-cancel")).toBe("cancelled");
+    expect(ok(await ref.wait({ timeoutMs: 5000 }), "wait").state).toBe("cancelled");
+  });
+
+  it("expires a job past its deadline; the worker's late completed does not change it", async () => {
+    const ref = ok(await service.jobs.slow.create({ account: "too-slow" }), "create");
+    const active = await projectedIn(ref.id, "active");
+    expect(active.deadline).toBeDefined();
+    await new Promise((resolve) =>
+      setTimeout(resolve, Date.parse(active.deadline as string) - Date.now() + 10),
+    );
+    expect(await platform.controlPlane.jobs.sweep()).toBe(1);
+    const expired = await projectedIn(ref.id, "expired");
+    expect(expired.lastError).toBe("job exceeded deadline");
+
+    release.get("too-slow")?.();
+    const jsm = await jetstreamManager(nc);
+    const subject = `trellis.jobs.${DEPLOYMENT}.slow.${ref.id}.completed`;
+    await eventually(
+      "the worker's late completed event",
+      async () => (await jsm.streams.getMessage("JOBS", { last_by_subj: subject })) ?? undefined,
+    );
+    const marker = ok(await service.jobs.sync.create({ account: "marker" }), "create marker");
+    await projectedIn(marker.id, "completed");
+    expect(ok(await admin.rpc.jobs.get({ id: ref.id }), "Jobs.Get").job).toEqual(expired);
+  });
+
   it("shows the service's worker online", async () => {
     const page = await eventually("the worker's presence", async () => {
       const reply = ok(await admin.rpc.jobs.listServices({ limit: 10 }), "Jobs.ListServices");
@@ -134,7 +197,10 @@ describe("jobs admin with the jobs runtime", () => {
     expect(page.entries).toEqual([
       expect.objectContaining({
         healthy: true,
-        workers: [expect.objectContaining({ jobType: "sync", concurrency: 1 })],
+        workers: [
+          expect.objectContaining({ jobType: "slow", concurrency: 2 }),
+          expect.objectContaining({ jobType: "sync", concurrency: 1 }),
+        ],
       }),
     ]);
   });
@@ -145,7 +211,7 @@ describe("jobs admin with the jobs runtime", () => {
       const rebuilt = new JobsProjection(db);
       await rebuildJobsProjection(nc, rebuilt);
       const live = new JobsProjection(platform.controlPlane.context.store.db);
-      expect(rebuilt.all()).toHaveLength(1);
+      expect(rebuilt.all()).toHaveLength(4);
       expect(compareProjections(live, rebuilt)).toEqual({ onlyInFirst: [], onlyInSecond: [], changed: [] });
     } finally {
       db.close();

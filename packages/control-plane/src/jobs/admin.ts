@@ -1,11 +1,12 @@
 /**
  * The Jobs admin's queries and actions over the projection (runtime spec §3.7). Actions never write
  * the projection: each publishes one lifecycle event, then polls the projection (bounded) until the
- * job shows the state and `updatedAt` the reducer predicts.
+ * projector has processed that event's `JOBS` sequence, and answers with the job as the event left it.
+ * A job already moved on by a worker (a replayed job started at once) is not an error.
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { JobsNotFoundError } from "@trellis/builtin-contracts";
-import type { JobEventType } from "@trellis/contracts";
+import { JOBS_STREAM, type JobEventType, jobEventsPrefix } from "@trellis/contracts";
 import { type BaseError, Result, UnexpectedError } from "@trellis/result";
 import { ValidationError } from "@trellis/runtime";
 import { type FollowUpFields, followUpEvent, publishJobEvent } from "./events.js";
@@ -56,6 +57,8 @@ const ACTIONS: Readonly<Record<JobAction, ActionRule>> = {
 export interface JobsAdminOptions {
   projection: JobsProjection;
   js: JetStreamClient;
+  /** Reads the job's events in `JOBS` (direct gets). */
+  jsm: JetStreamManager;
   now?: () => Date;
   /** How long an action waits for the projection (default 2000 ms). */
   projectionTimeoutMs?: number;
@@ -83,7 +86,8 @@ export class JobsAdmin {
 
   /**
    * Runs `action` on job `id`: `NotFoundError` for an unknown id, `ValidationError` when the job's
-   * state does not allow it, `UnexpectedError` when the projection does not show the result in time.
+   * state does not allow it, `UnexpectedError` when the projection does not show the result in time or
+   * the job changed concurrently so that the event did not apply.
    */
   async act(action: JobAction, id: string): Promise<Result<Job, BaseError>> {
     const { projection, js } = this.options;
@@ -95,26 +99,37 @@ export class JobsAdmin {
     const outgoing = followUpEvent(projected, rule.eventType, now, rule.fields(projected, now));
     const predicted = reduceJob(projected.job, outgoing.event);
     if (!predicted.applied) return Result.err(new UnexpectedError(`Job action refused: ${predicted.reason}`));
+    let stored: number;
     try {
-      await publishJobEvent(js, outgoing);
+      stored = (await publishJobEvent(js, outgoing)).seq;
     } catch (cause) {
       return Result.err(UnexpectedError.from(cause, `Could not publish the '${rule.eventType}' event`));
     }
+    const failure = (message: string, actual?: JobState) =>
+      Result.err(
+        new UnexpectedError(message, {
+          context: { jobKey: jobKey(projected.job), expected: predicted.job.state, actual },
+        }),
+      );
     const deadline = Date.now() + (this.options.projectionTimeoutMs ?? 2000);
-    for (;;) {
-      const current = projection.get(id)?.job;
-      if (current?.state === predicted.job.state && current.updatedAt === predicted.job.updatedAt) {
-        return Result.ok(current);
-      }
+    while (projection.lastSequence() < stored) {
       if (Date.now() >= deadline) {
-        return Result.err(
-          new UnexpectedError(`The jobs projection did not show the '${rule.eventType}' event in time`, {
-            context: { jobKey: jobKey(projected.job), expected: predicted.job.state, actual: current?.state },
-          }),
-        );
+        return failure(`The jobs projection did not show the '${rule.eventType}' event in time`);
       }
       await sleep(this.options.pollIntervalMs ?? 25);
     }
+    // Our event applied exactly when no other event of the job was stored between the state we read and it.
+    const subject = `${jobEventsPrefix(projected.job.service, projected.job.type)}.${id}.*`;
+    const next = await this.options.jsm.direct
+      .getMessage(JOBS_STREAM, { seq: projected.lastSequence + 1, next_by_subj: subject })
+      .catch(() => null);
+    if (next?.seq === stored) return Result.ok(predicted.job);
+    const current = projection.get(id);
+    if (current?.lastSequence === stored) return Result.ok(current.job);
+    return failure(
+      `Job '${jobKey(projected.job)}' changed while '${rule.eventType}' was applied`,
+      current?.job.state,
+    );
   }
 }
 

@@ -8,7 +8,7 @@
  * job state (a janitor pass repeated, an advisory redelivered, an admin retrying a timed-out call)
  * therefore publish the same id and JetStream keeps one of them; a decision on a later state is new.
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { type JobEventType, jobEventSubject } from "@trellis/contracts";
 import { HEADERS } from "@trellis/runtime";
@@ -51,14 +51,14 @@ export function followUpEvent(
   return { event, msgId: `${job.id}.${eventType}.${projected.lastSequence}` };
 }
 
-/** Publishes `outgoing` to its lifecycle subject and waits for `JOBS` to store it. */
-export async function publishJobEvent(js: JetStreamClient, outgoing: OutgoingJobEvent): Promise<void> {
+/** Publishes `outgoing` to its lifecycle subject and resolves with `JOBS`'s acknowledgement. */
+export function publishJobEvent(js: JetStreamClient, outgoing: OutgoingJobEvent): Promise<PubAck> {
   const { event, msgId } = outgoing;
   const h = natsHeaders();
   h.set(HEADERS.requestId, event.context.requestId);
   h.set(HEADERS.traceparent, event.context.traceparent);
   if (event.context.tracestate !== undefined) h.set(HEADERS.tracestate, event.context.tracestate);
-  await js.publish(
+  return js.publish(
     jobEventSubject(event.service, event.jobType, event.jobId, event.eventType),
     JSON.stringify(event),
     { msgID: msgId, headers: h },

@@ -240,6 +240,7 @@ export async function startJobsAdmin(options: JobsAdminRuntimeOptions): Promise<
   const admin = new JobsAdmin({
     projection,
     js,
+    jsm,
     now,
     ...(options.projectionTimeoutMs !== undefined && { projectionTimeoutMs: options.projectionTimeoutMs }),
   });

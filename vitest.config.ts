@@ -14,6 +14,7 @@ export default defineConfig({
       "@trellis/runtime": src("./packages/runtime/src/index.ts"),
       "@trellis/control-plane": src("./packages/control-plane/src/index.ts"),
       "@trellis/testing": src("./packages/testing/src/index.ts"),
+      "@trellis/codegen": src("./packages/codegen/src/index.ts"),
       "@trellis/builtin-contracts": src("./contracts/src/index.ts"),
     },
   },

@@ -6,6 +6,7 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { registerContractsCommands } from "./commands/contracts.js";
 import { registerDevCommand } from "./commands/dev.js";
 import { registerJobsCommands } from "./commands/jobs.js";
+import { registerPrepareCommands } from "./commands/prepare.js";
 import { registerSessionCommands } from "./commands/session.js";
 import { registerVersionCommand } from "./commands/version.js";
 import type { CommandContext } from "./context.js";
@@ -69,6 +70,7 @@ export function buildProgram(io: CliIo = processIo): BuiltProgram {
 
   registerVersionCommand(program, context);
   registerContractsCommands(program, context);
+  registerPrepareCommands(program, context);
   registerDevCommand(program, context);
   registerSessionCommands(program, context);
   registerJobsCommands(program, context);

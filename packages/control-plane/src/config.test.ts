@@ -33,6 +33,7 @@ describe("control-plane configuration", () => {
     expect(config.storage.dbPath).toBe("/etc/trellis/trellis.sqlite");
     expect(config.nats.authCallout.sxSeedFile).toBe("/etc/trellis/sx.seed");
     expect(config.ttlMs.natsJwt).toBeLessThan(config.ttlMs.sessions);
+    expect(config.jobs.janitorIntervalMs).toBe(30_000);
   });
 
   it("names every invalid field", () => {
@@ -66,7 +67,9 @@ describe("control-plane configuration", () => {
     const config = loadControlPlaneConfig(file, {
       TRELLIS_HTTP_PORT: "4100",
       TRELLIS_WEB_ORIGINS: "https://a.example, https://b.example",
+      TRELLIS_JOBS_JANITOR_INTERVAL_MS: "5000",
     });
+    expect(config.jobs.janitorIntervalMs).toBe(5000);
     expect(config.http.port).toBe(4100);
     expect(config.web.origins).toEqual(["https://a.example", "https://b.example"]);
     expect(config.storage.dbPath).toBe(join(dir, "trellis.sqlite"));

@@ -74,6 +74,10 @@ export const ControlPlaneConfigSchema = z.object({
   /** Requests per minute per remote address on `/auth/*`. */
   httpRateLimit: z.number().int().positive().default(60),
   jetstream: z.object({ replicas: z.union([z.literal(1), z.literal(3)]).optional() }).default({}),
+  /** The Jobs admin: how often the janitor expires jobs past their deadline (ms). */
+  jobs: z
+    .object({ janitorIntervalMs: z.number().int().min(100).default(30_000) })
+    .default({ janitorIntervalMs: 30_000 }),
   auth: z
     .object({ passwordMinLength: z.number().int().min(8).default(12) })
     .default({ passwordMinLength: 12 }),
@@ -116,6 +120,8 @@ function applyEnv(raw: Record<string, unknown>, env: Env): Record<string, unknow
   if (env.TRELLIS_DB_PATH) section("storage").dbPath = env.TRELLIS_DB_PATH;
   if (env.TRELLIS_WEB_ORIGINS)
     section("web").origins = env.TRELLIS_WEB_ORIGINS.split(",").map((s) => s.trim());
+  if (env.TRELLIS_JOBS_JANITOR_INTERVAL_MS)
+    section("jobs").janitorIntervalMs = Number(env.TRELLIS_JOBS_JANITOR_INTERVAL_MS);
   return out;
 }
 

@@ -294,6 +294,7 @@ export async function startControlPlane(
       nc: trellis,
       db: store.db,
       logger,
+      janitorIntervalMs: config.jobs.janitorIntervalMs,
       metrics: new JobMetrics(metrics.registry, {
         projection: new JobsProjection(store.db),
         jsm: await jetstreamManager(trellis),

@@ -143,7 +143,7 @@ export function parseJobEvent(value: unknown): JobEvent | undefined {
 
 /** Parses a lifecycle event from its message, checking that the subject names the same job and type. */
 export function parseJobEventMessage(subject: string, data: Uint8Array): JobEvent | undefined {
-  const event = parseJobEvent(parseJson(data));
+  const event = parseJobEvent(parseJsonBody(data));
   if (event === undefined) return undefined;
   const expected = `trellis.jobs.${event.service}.${event.jobType}.${event.jobId}.${event.eventType}`;
   return subject === expected ? event : undefined;
@@ -151,11 +151,12 @@ export function parseJobEventMessage(subject: string, data: Uint8Array): JobEven
 
 /** Parses a worker heartbeat; `undefined` when it is not one. */
 export function parseWorkerHeartbeat(data: Uint8Array): WorkerHeartbeat | undefined {
-  const parsed = HeartbeatSchema.safeParse(parseJson(data));
+  const parsed = HeartbeatSchema.safeParse(parseJsonBody(data));
   return parsed.success ? parsed.data : undefined;
 }
 
-function parseJson(data: Uint8Array): unknown {
+/** The JSON value of a message body; `undefined` when it is not JSON. */
+export function parseJsonBody(data: Uint8Array): unknown {
   try {
     return JSON.parse(new TextDecoder().decode(data));
   } catch {

@@ -40,7 +40,13 @@ import type { SqliteDatabase } from "../store/database.js";
 import { JobsAdmin } from "./admin.js";
 import { followUpEvent, publishJobEvent } from "./events.js";
 import type { JobMetrics } from "./metrics.js";
-import { type JobEvent, parseJobEvent, parseJobEventMessage, parseWorkerHeartbeat } from "./model.js";
+import {
+  type JobEvent,
+  parseJobEvent,
+  parseJobEventMessage,
+  parseJsonBody,
+  parseWorkerHeartbeat,
+} from "./model.js";
 import { isTerminal, JobsProjection } from "./projection.js";
 
 /** Lifecycle events only: `trellis.jobs.<service>.<jobType>.<jobId>.<event>` (heartbeats have 7 tokens). */
@@ -214,14 +220,6 @@ const AdvisorySchema = z.object({
   deliveries: z.number().int().min(0),
 });
 
-function jsonOf(data: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(data));
-  } catch {
-    return undefined;
-  }
-}
-
 /** Starts the projector, presence, advisory and janitor loops over `options.db`. */
 export async function startJobsAdmin(options: JobsAdminRuntimeOptions): Promise<JobsAdminRuntime> {
   const { nc, logger, metrics } = options;
@@ -280,12 +278,12 @@ export async function startJobsAdmin(options: JobsAdminRuntimeOptions): Promise<
       last_by_subj: `${prefix}.${work.jobId}.retried`,
     });
     if (requeue === null) return false;
-    const latest = parseJobEvent(jsonOf(requeue.data));
+    const latest = parseJobEvent(parseJsonBody(requeue.data));
     return !(work.eventType === "retried" && latest?.timestamp === work.timestamp);
   };
 
   const handleAdvisory = async (msg: JsMsg) => {
-    const advisory = AdvisorySchema.safeParse(jsonOf(msg.data));
+    const advisory = AdvisorySchema.safeParse(parseJsonBody(msg.data));
     if (!advisory.success || advisory.data.stream !== JOBS_WORK_STREAM) {
       logger.warn({ subject: msg.subject }, "Skipping an unparseable max-deliveries advisory");
       msg.ack();
@@ -293,7 +291,7 @@ export async function startJobsAdmin(options: JobsAdminRuntimeOptions): Promise<
     }
     const { consumer, stream_seq: seq, deliveries } = advisory.data;
     const stored = await jsm.streams.getMessage(JOBS_WORK_STREAM, { seq }).catch(() => null);
-    const work = stored === null ? undefined : parseJobEvent(jsonOf(stored.data));
+    const work = stored === null ? undefined : parseJobEvent(parseJsonBody(stored.data));
     if (work === undefined) {
       logger.warn({ consumer, seq }, "Max-deliveries advisory without a readable work item; skipped");
       msg.ack();

@@ -1,6 +1,6 @@
 /**
  * The orders agent's contract (`example.orders-agent@v1`): a command-line participant that signs in
- * as a person and uses every orders RPC and the `Orders.Created` event.
+ * as a person and uses every orders RPC, the `Orders.Refund` operation and the `Orders.Created` event.
  */
 import { defineAgentContract } from "@trellis/contracts";
 import { ordersContract } from "./contract.js";
@@ -9,11 +9,12 @@ import { ordersContract } from "./contract.js";
 export const ordersAgentContract = defineAgentContract({}, () => ({
   id: "example.orders-agent@v1",
   displayName: "Orders agent",
-  description: "Example agent: creates, lists and looks up orders, and watches new ones.",
+  description: "Example agent: creates, lists, looks up and refunds orders, and watches new ones.",
   uses: {
     required: {
       orders: ordersContract.use({
         rpc: { call: ["Orders.Create", "Orders.Get", "Orders.List"] },
+        operations: { call: ["Orders.Refund"] },
         events: { subscribe: ["Orders.Created"] },
       }),
     },

@@ -11,11 +11,15 @@ import {
   connectClient,
   drainOrClose,
   type EphemeralEventListener,
+  type OperationSnapshot,
   type TrellisClient,
   waitForDetachedFlow,
 } from "@trellis/runtime";
 import { ordersAgentContract } from "./agent-contract.js";
-import type { CreateOrderInput, Order } from "./contract.js";
+import type { CreateOrderInput, Order, RefundOutput, RefundProgressValue } from "./contract.js";
+
+/** A refund's snapshot. */
+export type RefundSnapshot = OperationSnapshot<RefundOutput, RefundProgressValue>;
 
 /** Where the agent's printed lines go. */
 export type Printer = (line: string) => void;
@@ -122,6 +126,39 @@ export class OrdersAgent {
     if (result.isOk()) this.print(`  found ${formatOrder(result.value)}`);
     else this.print(`  refused: ${result.error.name}: ${result.error.message}`);
     return result;
+  }
+
+  /**
+   * `Orders.Refund`: starts the refund, prints each event as it happens (accepted, started, every step,
+   * the outcome) and returns the terminal snapshot.
+   */
+  async refund(orderId: string): Promise<RefundSnapshot> {
+    const print = this.print;
+    const started = await this.client.operation.orders.refund
+      .input({ orderId })
+      .onAccepted((event) => print(`  accepted refund ${event.snapshot.id}`))
+      .onStarted(() => print("  started"))
+      .onProgress(({ progress }) => print(`  step ${progress.done + 1}/${progress.total}: ${progress.step}`))
+      .onCompleted(({ snapshot }) =>
+        print(`  completed: refunded ${snapshot.output?.quantity} × ${snapshot.output?.item}`),
+      )
+      .onFailed(({ snapshot }) => print(`  failed: ${snapshot.error?.type}: ${snapshot.error?.message}`))
+      .onCancelled(() => print("  cancelled"))
+      .start();
+    const ref = this.expect("start a refund", started);
+    const done = this.expect("wait for the refund", await ref.wait());
+    // Let the callbacks print the last event before returning.
+    await ref.observed;
+    return done;
+  }
+
+  /** Starts a refund and cancels it at once; returns the cancelled snapshot. */
+  async refundAndCancel(orderId: string): Promise<RefundSnapshot> {
+    const ref = this.expect("start a refund", await this.client.operation.orders.refund.start({ orderId }));
+    this.print(`  accepted refund ${ref.id}`);
+    const cancelled = this.expect("cancel the refund", await ref.cancel());
+    this.print(`  ${cancelled.state} (revision ${cancelled.revision})`);
+    return cancelled;
   }
 
   /** Listens live to `Orders.Created`, calling `onOrder` for each new order. */

@@ -6,6 +6,8 @@ import {
   deriveServicePermissions,
   digestContractManifest,
   type EventPayload,
+  type OperationInput,
+  type OperationOutput,
   type RpcErrorType,
   type RpcInput,
   type RpcOutput,
@@ -13,7 +15,7 @@ import {
 } from "@trellis/contracts";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { ordersAgentContract } from "./agent-contract.js";
-import { ORDERS_CAPABILITIES, type Order, ordersContract } from "./contract.js";
+import { ORDERS_CAPABILITIES, type Order, ordersContract, type RefundOutput } from "./contract.js";
 
 /** Resolves the builtin contracts and the orders service, as the catalog would once it is deployed. */
 function resolver(...extra: ContractManifest[]) {
@@ -73,6 +75,24 @@ describe("example.orders@v1", () => {
     expectTypeOf<EventPayload<typeof ordersContract, "Orders.Created">>().toEqualTypeOf<{ order: Order }>();
   });
 
+  it("declares Orders.Refund (write, progress, cancelable) and the refunds job queue that carries it out", () => {
+    const m = ordersContract.CONTRACT;
+    expect(m.operations?.["Orders.Refund"]).toMatchObject({
+      subject: "operations.v1.Orders.Refund",
+      input: { schema: "RefundOrder" },
+      progress: { schema: "RefundProgress" },
+      output: { schema: "Refund" },
+      capabilities: { call: ["example.orders::write"] },
+      cancel: true,
+    });
+    expect(m.jobs?.refunds).toMatchObject({ payload: { schema: "RefundJob" }, maxDeliver: 3 });
+    expectTypeOf<OperationInput<typeof ordersContract, "Orders.Refund">>().toEqualTypeOf<{
+      orderId: string;
+      reason?: string | undefined;
+    }>();
+    expectTypeOf<OperationOutput<typeof ordersContract, "Orders.Refund">>().toEqualTypeOf<RefundOutput>();
+  });
+
   it("grants the service its RPC subjects and its event, with every use resolved", () => {
     const permissions = deriveServicePermissions({
       contract: ordersContract.CONTRACT,
@@ -82,7 +102,13 @@ describe("example.orders@v1", () => {
     expect(permissions.unresolved).toEqual([]);
     const subscribed = permissions.subscribe.map((rule) => rule.subject);
     expect(subscribed).toEqual(
-      expect.arrayContaining(["rpc.v1.Orders.Create", "rpc.v1.Orders.Get", "rpc.v1.Orders.List"]),
+      expect.arrayContaining([
+        "rpc.v1.Orders.Create",
+        "rpc.v1.Orders.Get",
+        "rpc.v1.Orders.List",
+        "operations.v1.Orders.Refund",
+        "operations.v1.Orders.Refund.control",
+      ]),
     );
     expect(permissions.publish.map((rule) => rule.subject)).toEqual(
       expect.arrayContaining(["events.v1.Orders.Created", "events.v1.Health.Heartbeat"]),
@@ -98,6 +124,7 @@ describe("example.orders-agent@v1", () => {
     expect(m.uses?.required?.orders).toEqual({
       contract: "example.orders@v1",
       rpc: { call: ["Orders.Create", "Orders.Get", "Orders.List"] },
+      operations: { call: ["Orders.Refund"] },
       events: { subscribe: ["Orders.Created"] },
     });
     expect(m.uses?.required?.auth?.contract).toBe("trellis.auth@v1");
@@ -116,6 +143,8 @@ describe("example.orders-agent@v1", () => {
     expect(publish["rpc.v1.Orders.Create"]).toEqual(["example.orders::write"]);
     expect(publish["rpc.v1.Orders.Get"]).toEqual(["example.orders::read"]);
     expect(publish["rpc.v1.Orders.List"]).toEqual(["example.orders::read"]);
+    expect(publish["operations.v1.Orders.Refund"]).toEqual(["example.orders::write"]);
+    expect(publish["operations.v1.Orders.Refund.control"]).toEqual(["example.orders::write"]);
     const subscribe = Object.fromEntries(
       permissions.subscribe.map((rule) => [rule.subject, rule.requiredCapabilities]),
     );

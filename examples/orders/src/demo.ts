@@ -1,10 +1,12 @@
 /**
  * The scripted demo `trellis dev` runs against the orders service: the agent signs in (the caller
  * completes the login), watches `Orders.Created`, creates two orders, lists them, gets one, gets one
- * that does not exist (the declared `OrderNotFoundError`), and shows the events it received.
+ * that does not exist (the declared `OrderNotFoundError`), refunds the first order (the
+ * `Orders.Refund` operation, carried out by a job, with its progress), starts a refund of the second
+ * and cancels it, and shows the events it received.
  */
 import type { AuthRequiredInfo } from "@trellis/runtime";
-import { formatOrder, OrdersAgent, type Printer, printToStdout } from "./agent.js";
+import { formatOrder, OrdersAgent, type Printer, printToStdout, type RefundSnapshot } from "./agent.js";
 import { type Order, OrderNotFoundError } from "./contract.js";
 
 /** Options of {@link runDemo}. */
@@ -29,6 +31,10 @@ export interface DemoSummary {
   fetched: Order;
   /** The declared error `Orders.Get` answered for an unknown id. */
   notFound: { type: string; message: string; orderId: string };
+  /** The completed refund of the first order. */
+  refund: RefundSnapshot;
+  /** The refund of the second order, cancelled right after it was accepted. */
+  cancelledRefund: RefundSnapshot;
   /** The created orders announced by `Orders.Created`, in arrival order. */
   events: Order[];
 }
@@ -57,7 +63,7 @@ async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolea
  */
 export async function runDemo(options: RunDemoOptions): Promise<DemoSummary> {
   const print = options.output ?? printToStdout;
-  const step = (n: number, title: string) => print(`\n[${n}/6] ${title}`);
+  const step = (n: number, title: string) => print(`\n[${n}/8] ${title}`);
 
   step(1, "Signing in the orders agent");
   const agent = await OrdersAgent.connect({ trellisUrl: options.trellisUrl, login: options.login, print });
@@ -103,7 +109,20 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoSummary> {
       orderId: unknown.error.data.orderId,
     };
 
-    step(6, "Orders.Created events received");
+    step(6, `Refunding order ${first.id} (operation Orders.Refund, carried out by a job)`);
+    const refund = await agent.refund(first.id);
+    if (refund.state !== "completed" || refund.output?.orderId !== first.id) {
+      throw new DemoCheckError(`The refund of ${first.id} ended ${refund.state}, not completed`);
+    }
+
+    const second = created[1] as Order;
+    step(7, `Refunding order ${second.id} and cancelling it`);
+    const cancelledRefund = await agent.refundAndCancel(second.id);
+    if (cancelledRefund.state !== "cancelled") {
+      throw new DemoCheckError(`The cancelled refund of ${second.id} is ${cancelledRefund.state}`);
+    }
+
+    step(8, "Orders.Created events received");
     const timeoutMs = options.eventTimeoutMs ?? 5000;
     const ours = () => announced.filter((order) => createdIds.includes(order.id));
     const complete = await waitUntil(() => ours().length === createdIds.length, timeoutMs);
@@ -116,7 +135,15 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoSummary> {
     }
 
     print("\nDemo complete.");
-    return { created, listed, fetched: fetched.value, notFound, events: ours() };
+    return {
+      created,
+      listed,
+      fetched: fetched.value,
+      notFound,
+      refund,
+      cancelledRefund,
+      events: ours(),
+    };
   } finally {
     await agent.close();
   }

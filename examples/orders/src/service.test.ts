@@ -1,7 +1,19 @@
 import { type BaseError, Result } from "@trellis/result";
-import { type Caller, KVError, TransportError } from "@trellis/runtime";
+import {
+  type Caller,
+  KVError,
+  OperationAlreadyTerminalError,
+  type OperationState,
+  TransportError,
+} from "@trellis/runtime";
 import { describe, expect, it } from "vitest";
-import { Order, OrderNotFoundError } from "./contract.js";
+import {
+  Order,
+  OrderNotFoundError,
+  type RefundJobPayload,
+  type RefundOutput,
+  type RefundProgressValue,
+} from "./contract.js";
 import {
   createOrder,
   DEFAULT_LIST_LIMIT,
@@ -9,6 +21,10 @@ import {
   listOrders,
   type OrderStore,
   type OrdersDeps,
+  REFUND_STEPS,
+  type RefundOperation,
+  runRefund,
+  startRefund,
 } from "./service.js";
 
 /** An in-memory `OrderStore` with the failure modes of the KV resource. */
@@ -49,6 +65,7 @@ function setup() {
   const published: { order: Order }[] = [];
   let publishFails = false;
   let next = 0;
+  const enqueued: RefundJobPayload[] = [];
   const deps: OrdersDeps = {
     store,
     publishCreated: async (event) => {
@@ -56,10 +73,16 @@ function setup() {
       published.push(event);
       return Result.ok(undefined);
     },
+    enqueueRefund: async (job) => {
+      if (store.down) return Result.err(new TransportError("trellis.request.unavailable", "no queue"));
+      enqueued.push(job);
+      return Result.ok(undefined);
+    },
+    pause: async () => undefined,
     newId: () => `01ORDER${String(++next).padStart(4, "0")}`,
     now: () => new Date("2025-01-02T03:04:05.000Z"),
   };
-  return { store, published, deps, failPublish: () => (publishFails = true) };
+  return { store, published, enqueued, deps, failPublish: () => (publishFails = true) };
 }
 
 describe("createOrder", () => {
@@ -168,5 +191,117 @@ describe("listOrders", () => {
     store.down = true;
     const result = await listOrders(deps, {});
     expect(result.isErr() && result.error).toBeInstanceOf(KVError);
+  });
+});
+
+/** An operation handle in memory: records what the job did, and can be cancelled after a step. */
+class FakeRefund implements RefundOperation {
+  state: OperationState = "pending";
+  readonly log: string[] = [];
+  output: RefundOutput | undefined;
+  error: BaseError | undefined;
+
+  constructor(private readonly cancelAfterStep?: number) {}
+
+  private change(entry: string, next: OperationState): Result<unknown, BaseError> {
+    if (["completed", "failed", "cancelled"].includes(this.state)) {
+      return Result.err(new OperationAlreadyTerminalError("op-1", { state: this.state }));
+    }
+    this.log.push(entry);
+    this.state = next;
+    return Result.ok(undefined);
+  }
+
+  async get() {
+    return Result.ok({
+      id: "op-1",
+      service: "orders",
+      operation: "Orders.Refund",
+      revision: this.log.length + 1,
+      state: this.state,
+      createdAt: "2025-01-02T03:04:05.000Z",
+      updatedAt: "2025-01-02T03:04:05.000Z",
+    });
+  }
+
+  async started() {
+    return this.change("started", "running");
+  }
+
+  async progress(value: RefundProgressValue) {
+    const changed = this.change(`${value.done + 1}/${value.total} ${value.step}`, "running");
+    if (this.cancelAfterStep === value.done) this.state = "cancelled";
+    return changed;
+  }
+
+  async complete(output: RefundOutput) {
+    this.output = output;
+    return this.change("completed", "completed");
+  }
+
+  async fail(error: BaseError) {
+    this.error = error;
+    return this.change(`failed: ${error.name}`, "failed");
+  }
+}
+
+describe("refunds", () => {
+  it("startRefund enqueues a job for an existing order, and refuses an unknown one", async () => {
+    const { deps, enqueued } = setup();
+    const order = (await createOrder(deps, { item: "tea", quantity: 3 }, alice)).unwrap();
+    expect((await startRefund(deps, { orderId: order.id }, alice, "op-1")).isOk()).toBe(true);
+    expect(enqueued).toEqual([{ operationId: "op-1", orderId: order.id, refundedBy: "usr_alice" }]);
+    const unknown = await startRefund(deps, { orderId: "nope" }, alice, "op-2");
+    expect(unknown.isErr() && unknown.error).toBeInstanceOf(OrderNotFoundError);
+    expect(enqueued).toHaveLength(1);
+  });
+
+  it("runRefund reports every step, then completes the operation with the refund", async () => {
+    const { deps } = setup();
+    const order = (await createOrder(deps, { item: "tea", quantity: 3 }, alice)).unwrap();
+    const op = new FakeRefund();
+    const job = { operationId: "op-1", orderId: order.id, refundedBy: "usr_alice" };
+    const result = await runRefund(deps, op, job);
+    expect(op.log).toEqual([
+      "started",
+      ...REFUND_STEPS.map((step, n) => `${n + 1}/${REFUND_STEPS.length} ${step}`),
+      "completed",
+    ]);
+    expect(op.output).toEqual({
+      orderId: order.id,
+      item: "tea",
+      quantity: 3,
+      refundedBy: "usr_alice",
+      refundedAt: "2025-01-02T03:04:05.000Z",
+    });
+    expect(result.unwrap()).toEqual(op.output);
+  });
+
+  it("runRefund stops at the next step once the operation is cancelled, and does nothing for an ended one", async () => {
+    const { deps } = setup();
+    const order = (await createOrder(deps, { item: "tea", quantity: 3 }, alice)).unwrap();
+    const job = { operationId: "op-1", orderId: order.id, refundedBy: "usr_alice" };
+    const cancelled = new FakeRefund(0);
+    expect((await runRefund(deps, cancelled, job)).unwrap()).toBeUndefined();
+    expect(cancelled.log).toEqual(["started", `1/${REFUND_STEPS.length} ${REFUND_STEPS[0]}`]);
+    expect(cancelled.state).toBe("cancelled");
+    const done = new FakeRefund();
+    done.state = "completed";
+    expect((await runRefund(deps, done, job)).unwrap()).toBeUndefined();
+    expect(done.log).toEqual([]);
+  });
+
+  it("runRefund fails the operation when the order is gone, and returns other failures for a retry", async () => {
+    const { store, deps } = setup();
+    const gone = new FakeRefund();
+    const job = { operationId: "op-1", orderId: "nope", refundedBy: "usr_alice" };
+    expect((await runRefund(deps, gone, job)).isOk()).toBe(true);
+    expect(gone.error).toBeInstanceOf(OrderNotFoundError);
+    expect(gone.state).toBe("failed");
+    store.down = true;
+    const flaky = new FakeRefund();
+    const retried = await runRefund(deps, flaky, job);
+    expect(retried.isErr() && retried.error).toBeInstanceOf(KVError);
+    expect(flaky.state).toBe("pending");
   });
 });

@@ -129,7 +129,7 @@ afterAll(async () => {
 });
 
 describe("the orders example on the real stack", () => {
-  it("runs the scripted demo: two orders created, listed, fetched, an unknown id refused, both events seen", async () => {
+  it("runs the scripted demo: two orders created, listed, fetched, an unknown id refused, one refunded by a job, one refund cancelled, both events seen", async () => {
     const admin = platform.admin as { username: string; password: string };
     const lines: string[] = [];
     const summary = await runDemo({
@@ -151,6 +151,14 @@ describe("the orders example on the real stack", () => {
       orderId: DEMO_UNKNOWN_ORDER_ID,
     });
     expect(summary.events.map((order) => order.id).sort()).toEqual([...ids].sort());
+    expect(summary.refund).toMatchObject({
+      state: "completed",
+      operation: "Orders.Refund",
+      output: { orderId: ids[0], item: "coffee beans", quantity: 2 },
+    });
+    // accepted, started, three steps, completed: one revision each.
+    expect(summary.refund.revision).toBe(6);
+    expect(summary.cancelledRefund).toMatchObject({ state: "cancelled", revision: 2 });
 
     // Every order is in the service's KV resource, written by the user who called Orders.Create.
     for (const created of summary.created) {
@@ -160,7 +168,11 @@ describe("the orders example on the real stack", () => {
     expect(new Set(summary.created.map((order) => order.createdBy)).size).toBe(1);
 
     const printed = lines.join("\n");
-    expect(printed).toContain("[1/6] Signing in the orders agent");
+    expect(printed).toContain("[1/8] Signing in the orders agent");
+    expect(printed).toContain(`accepted refund ${summary.refund.id}`);
+    expect(printed).toContain("step 2/3: restocking the items");
+    expect(printed).toContain("completed: refunded 2 × coffee beans");
+    expect(printed).toContain("cancelled (revision 2)");
     expect(printed).toContain(`refused: OrderNotFoundError: Order '${DEMO_UNKNOWN_ORDER_ID}' does not exist`);
     expect(printed).toContain(`event: ${ids[0]}`);
     expect(printed).toContain("Demo complete.");

@@ -226,6 +226,8 @@ describe("replicas", () => {
     const second = await provisionInstance(admin, DEPLOYMENT);
     const replicaB = await startRefunds(second, false);
     try {
+      // The server has registered B's subscriptions once its connection is flushed.
+      await replicaB.client.nc.flush();
       const watches = await Promise.all(Array.from({ length: 16 }, async () => (await ref.watch()).unwrap()));
       const onB = (replicaB as any).shared.operationServer.streams.size as number;
       expect(onB).toBeGreaterThan(0);

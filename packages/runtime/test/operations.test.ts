@@ -154,11 +154,12 @@ async function caller(capabilities: string[]): Promise<{ client: TrellisClient<t
   return { client, seed };
 }
 
-/** Opens a replica of the service on the bucket and mounts `Work.Run` and `Work.Fixed`. */
+/** Opens a replica of the service on the bucket (with the handlers unless `mount` is false) and starts it. */
 async function openReplica(options: { mount?: boolean } = {}): Promise<TrellisService<typeof work>> {
   const seed = generateSessionSeed();
+  const nc = await participant(seed);
   const service = await TrellisService.open({
-    nc: await participant(seed),
+    nc,
     contract: work,
     name: "work",
     sessionKeySeed: seed,
@@ -168,7 +169,15 @@ async function openReplica(options: { mount?: boolean } = {}): Promise<TrellisSe
     logger: false,
     metrics,
   });
-  if (options.mount === false) return service;
+  if (options.mount !== false) mountWork(service);
+  await service.start();
+  // The server has registered every subscription once the connection is flushed.
+  await nc.flush();
+  return service;
+}
+
+/** Mounts `Work.Run` (what it does is chosen by the input's mode) and `Work.Fixed`. */
+function mountWork(service: TrellisService<typeof work>): void {
   service.handle.operation.work.run(async ({ input, op, context }) => {
     const label = input.label ?? op.id;
     handlerRuns.push(label);
@@ -226,8 +235,6 @@ async function openReplica(options: { mount?: boolean } = {}): Promise<TrellisSe
     }
   });
   service.handle.operation.work.fixed(({ input }) => Result.ok({ done: input.label ?? "fixed" }));
-  await service.start();
-  return service;
 }
 
 async function collect<E>(iterable: AsyncIterable<E>, max = 50): Promise<E[]> {

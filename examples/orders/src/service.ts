@@ -12,6 +12,7 @@ import type { BaseError, Result } from "@trellis/result";
 import { Result as R } from "@trellis/result";
 import {
   type Caller,
+  isTerminalState,
   JobError,
   KVError,
   OperationAlreadyTerminalError,
@@ -168,7 +169,7 @@ export async function runRefund(
 ): Promise<Result<RefundOutput | undefined, BaseError>> {
   const current = await op.get();
   if (current.isErr()) return R.err(current.error);
-  if (["completed", "failed", "cancelled"].includes(current.value.state)) return R.ok(undefined);
+  if (isTerminalState(current.value.state)) return R.ok(undefined);
   const order = await getOrder(deps, { id: job.orderId });
   if (order.isErr()) {
     if (!(order.error instanceof OrderNotFoundError)) return R.err(order.error);

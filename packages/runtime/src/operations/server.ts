@@ -47,6 +47,7 @@ import {
   type OperationRuntime,
 } from "./handle.js";
 import {
+  type AcceptedReply,
   type ControlAction,
   type ControlFrame,
   controlRequestSchema,
@@ -320,11 +321,12 @@ export class OperationServer {
     const created = await this.options.store.create(record);
     if (created.isErr()) return refuse(created.error, "start");
     metrics?.operationOutcome(name, "accepted");
-    this.reply(msg, {
+    const accepted: AcceptedReply = {
       kind: "accepted",
       ref: { id, service: this.options.serviceName, operation: name },
       snapshot: record.snapshot,
-    });
+    };
+    this.reply(msg, accepted);
     span.end();
 
     const context: OperationContext = {

@@ -402,6 +402,9 @@ export class TrellisService<M extends AnyContractModule> {
       });
       await this.heartbeat.start();
     }
+    // Once start() resolves, the server knows every handler's subscription: a request sent right
+    // after cannot miss it.
+    await this.options.nc.flush();
   }
 
   /** Publishes a heartbeat on the baseline subject with a header and a de-duplication id. */

@@ -46,6 +46,20 @@ export interface LoadOptions {
 
 const STDERR_TAIL = 2000;
 
+/** The line of a crashed child's stderr that says why: its last error line, else its last line. */
+function crashCause(stderr: string): string {
+  const lines = stderr
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith("at ") && !line.startsWith("Node.js v"));
+  return [...lines].reverse().find((line) => /^[\w.]*Error\b/.test(line)) ?? lines.at(-1) ?? "";
+}
+
+/** The environment of the child: tsx settings of this process do not apply to contract modules. */
+function childEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("TSX_")));
+}
+
 function childScript(): string {
   const compiled = fileURLToPath(new URL("./load-child.js", import.meta.url));
   return existsSync(compiled) ? compiled : fileURLToPath(new URL("./load-child.ts", import.meta.url));
@@ -90,6 +104,7 @@ function runChild(
 
     child = fork(childScript(), [], {
       cwd: options.cwd,
+      env: childEnv(),
       execArgv: ["--import", tsxLoader()],
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
@@ -126,8 +141,8 @@ function runChild(
       options.signal?.removeEventListener("abort", onAbort);
       if (current !== undefined && !options.signal?.aborted) {
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        const tail = stderr.trim() ? `: ${stderr.trim().split("\n").slice(-5).join(" | ")}` : "";
-        fail(current, `the loader ${how} while loading it${tail}`);
+        const cause = crashCause(stderr);
+        fail(current, `the loader ${how} while loading it${cause ? `: ${cause}` : ""}`);
       }
       resolve(options.signal?.aborted ? [] : remaining());
     };

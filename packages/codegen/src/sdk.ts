@@ -567,7 +567,10 @@ export function generateSdkPackage(input: SdkPackageInput): Map<string, string> 
       module: ts.ModuleKind.ES2022,
       moduleResolution: ts.ModuleResolutionKind.Bundler,
       declaration: true,
+      // Emit only: no type checking, so no lib files or type packages to parse.
       noCheck: true,
+      noLib: true,
+      types: [],
       strict: true,
       skipLibCheck: true,
       rootDir: "/src",

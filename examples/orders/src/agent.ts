@@ -15,8 +15,13 @@ import {
   type TrellisClient,
   waitForDetachedFlow,
 } from "@trellis/runtime";
+import type {
+  OrdersCreateInput as CreateOrderInput,
+  Order,
+  OrdersRefundOutput as RefundOutput,
+  OrdersRefundProgress as RefundProgressValue,
+} from "@trellis-sdk/example-orders";
 import { ordersAgentContract } from "./agent-contract.js";
-import type { CreateOrderInput, Order, RefundOutput, RefundProgressValue } from "./contract.js";
 
 /** A refund's snapshot. */
 export type RefundSnapshot = OperationSnapshot<RefundOutput, RefundProgressValue>;

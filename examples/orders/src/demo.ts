@@ -6,8 +6,8 @@
  * and cancels it, and shows the events it received.
  */
 import type { AuthRequiredInfo } from "@trellis/runtime";
+import { type Order, OrderNotFoundError } from "@trellis-sdk/example-orders";
 import { formatOrder, OrdersAgent, type Printer, printToStdout, type RefundSnapshot } from "./agent.js";
-import { type Order, OrderNotFoundError } from "./contract.js";
 
 /** Options of {@link runDemo}. */
 export interface RunDemoOptions {

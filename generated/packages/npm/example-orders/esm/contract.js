@@ -5,26 +5,146 @@ export const CONTRACT_ID = "example.orders@v1";
 export const CONTRACT_DIGEST = "rUaAchrlVctDsp3bVJsl_xfJD-A_oXMluXK0TS7x89s";
 /** The canonical manifest. */
 export const CONTRACT = {
-    "format": "trellis.contract.v1",
-    "id": "example.orders@v1",
-    "displayName": "Orders",
-    "description": "Example service: creates, lists, looks up and refunds orders.",
-    "kind": "service",
     "capabilities": {
         "example.orders::read": {
-            "displayName": "Read orders",
-            "description": "List and look up orders."
+            "description": "List and look up orders.",
+            "displayName": "Read orders"
         },
         "example.orders::write": {
-            "displayName": "Create and refund orders",
+            "consequence": "Orders you create are visible to every reader.",
             "description": "Create new orders and refund them.",
-            "consequence": "Orders you create are visible to every reader."
+            "displayName": "Create and refund orders"
+        }
+    },
+    "description": "Example service: creates, lists, looks up and refunds orders.",
+    "displayName": "Orders",
+    "errors": {
+        "OrderNotFoundError": {
+            "schema": {
+                "schema": "OrderNotFoundErrorData"
+            },
+            "type": "OrderNotFoundError"
+        }
+    },
+    "events": {
+        "Orders.Created": {
+            "capabilities": {
+                "subscribe": [
+                    "example.orders::read"
+                ]
+            },
+            "event": {
+                "schema": "OrderCreated"
+            },
+            "subject": "events.v1.Orders.Created",
+            "version": "v1"
         }
     },
     "exports": {
         "schemas": [
             "Order"
         ]
+    },
+    "format": "trellis.contract.v1",
+    "id": "example.orders@v1",
+    "jobs": {
+        "refunds": {
+            "backoffMs": [
+                1000,
+                5000
+            ],
+            "maxDeliver": 3,
+            "payload": {
+                "schema": "RefundJob"
+            }
+        }
+    },
+    "kind": "service",
+    "operations": {
+        "Orders.Refund": {
+            "cancel": true,
+            "capabilities": {
+                "call": [
+                    "example.orders::write"
+                ]
+            },
+            "input": {
+                "schema": "RefundOrder"
+            },
+            "output": {
+                "schema": "Refund"
+            },
+            "progress": {
+                "schema": "RefundProgress"
+            },
+            "subject": "operations.v1.Orders.Refund",
+            "version": "v1"
+        }
+    },
+    "resources": {
+        "kv": {
+            "orders": {
+                "history": 1,
+                "purpose": "Orders by id",
+                "required": true,
+                "schema": {
+                    "schema": "Order"
+                },
+                "ttlMs": 0
+            }
+        }
+    },
+    "rpc": {
+        "Orders.Create": {
+            "capabilities": {
+                "call": [
+                    "example.orders::write"
+                ]
+            },
+            "input": {
+                "schema": "CreateOrder"
+            },
+            "output": {
+                "schema": "Order"
+            },
+            "subject": "rpc.v1.Orders.Create",
+            "version": "v1"
+        },
+        "Orders.Get": {
+            "capabilities": {
+                "call": [
+                    "example.orders::read"
+                ]
+            },
+            "errors": [
+                {
+                    "type": "OrderNotFoundError"
+                }
+            ],
+            "input": {
+                "schema": "GetOrder"
+            },
+            "output": {
+                "schema": "Order"
+            },
+            "subject": "rpc.v1.Orders.Get",
+            "version": "v1"
+        },
+        "Orders.List": {
+            "capabilities": {
+                "call": [
+                    "example.orders::read"
+                ]
+            },
+            "input": {
+                "schema": "ListOrders"
+            },
+            "output": {
+                "schema": "OrderList"
+            },
+            "subject": "rpc.v1.Orders.List",
+            "version": "v1"
+        }
     },
     "uses": {
         "required": {
@@ -35,126 +155,6 @@ export const CONTRACT = {
                         "Health.Heartbeat"
                     ]
                 }
-            }
-        }
-    },
-    "rpc": {
-        "Orders.Create": {
-            "version": "v1",
-            "subject": "rpc.v1.Orders.Create",
-            "input": {
-                "schema": "CreateOrder"
-            },
-            "output": {
-                "schema": "Order"
-            },
-            "capabilities": {
-                "call": [
-                    "example.orders::write"
-                ]
-            }
-        },
-        "Orders.Get": {
-            "version": "v1",
-            "subject": "rpc.v1.Orders.Get",
-            "input": {
-                "schema": "GetOrder"
-            },
-            "output": {
-                "schema": "Order"
-            },
-            "capabilities": {
-                "call": [
-                    "example.orders::read"
-                ]
-            },
-            "errors": [
-                {
-                    "type": "OrderNotFoundError"
-                }
-            ]
-        },
-        "Orders.List": {
-            "version": "v1",
-            "subject": "rpc.v1.Orders.List",
-            "input": {
-                "schema": "ListOrders"
-            },
-            "output": {
-                "schema": "OrderList"
-            },
-            "capabilities": {
-                "call": [
-                    "example.orders::read"
-                ]
-            }
-        }
-    },
-    "operations": {
-        "Orders.Refund": {
-            "version": "v1",
-            "subject": "operations.v1.Orders.Refund",
-            "input": {
-                "schema": "RefundOrder"
-            },
-            "output": {
-                "schema": "Refund"
-            },
-            "progress": {
-                "schema": "RefundProgress"
-            },
-            "capabilities": {
-                "call": [
-                    "example.orders::write"
-                ]
-            },
-            "cancel": true
-        }
-    },
-    "events": {
-        "Orders.Created": {
-            "version": "v1",
-            "subject": "events.v1.Orders.Created",
-            "event": {
-                "schema": "OrderCreated"
-            },
-            "capabilities": {
-                "subscribe": [
-                    "example.orders::read"
-                ]
-            }
-        }
-    },
-    "jobs": {
-        "refunds": {
-            "payload": {
-                "schema": "RefundJob"
-            },
-            "maxDeliver": 3,
-            "backoffMs": [
-                1000,
-                5000
-            ]
-        }
-    },
-    "resources": {
-        "kv": {
-            "orders": {
-                "purpose": "Orders by id",
-                "schema": {
-                    "schema": "Order"
-                },
-                "required": true,
-                "history": 1,
-                "ttlMs": 0
-            }
-        }
-    },
-    "errors": {
-        "OrderNotFoundError": {
-            "type": "OrderNotFoundError",
-            "schema": {
-                "schema": "OrderNotFoundErrorData"
             }
         }
     },

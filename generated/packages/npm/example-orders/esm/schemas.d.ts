@@ -1,260 +1,260 @@
 /** JSON Schema `CreateOrder`. */
 export declare const CreateOrderSchema: {
-    readonly type: "object";
     readonly properties: {
         readonly item: {
-            readonly type: "string";
-            readonly minLength: 1;
             readonly maxLength: 200;
+            readonly minLength: 1;
+            readonly type: "string";
         };
         readonly quantity: {
-            readonly type: "integer";
-            readonly minimum: 1;
             readonly maximum: 1000;
+            readonly minimum: 1;
+            readonly type: "integer";
         };
     };
     readonly required: readonly ["item", "quantity"];
+    readonly type: "object";
 };
 /** JSON Schema `GetOrder`. */
 export declare const GetOrderSchema: {
-    readonly type: "object";
     readonly properties: {
         readonly id: {
-            readonly type: "string";
-            readonly minLength: 1;
             readonly maxLength: 64;
+            readonly minLength: 1;
+            readonly type: "string";
         };
     };
     readonly required: readonly ["id"];
+    readonly type: "object";
 };
 /** JSON Schema `ListOrders`. */
 export declare const ListOrdersSchema: {
-    readonly type: "object";
     readonly properties: {
         readonly limit: {
-            readonly type: "integer";
-            readonly minimum: 1;
             readonly maximum: 100;
+            readonly minimum: 1;
+            readonly type: "integer";
         };
     };
+    readonly type: "object";
 };
 /** JSON Schema `Order`. */
 export declare const OrderSchema: {
-    readonly type: "object";
     readonly properties: {
-        readonly id: {
-            readonly type: "string";
-            readonly minLength: 1;
-        };
-        readonly item: {
-            readonly type: "string";
-            readonly minLength: 1;
-            readonly maxLength: 200;
-        };
-        readonly quantity: {
-            readonly type: "integer";
-            readonly minimum: 1;
-            readonly maximum: 1000;
-        };
-        readonly createdBy: {
-            readonly type: "string";
-            readonly minLength: 1;
-        };
         readonly createdAt: {
-            readonly type: "string";
             readonly format: "date-time";
             readonly pattern: "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$";
+            readonly type: "string";
+        };
+        readonly createdBy: {
+            readonly minLength: 1;
+            readonly type: "string";
+        };
+        readonly id: {
+            readonly minLength: 1;
+            readonly type: "string";
+        };
+        readonly item: {
+            readonly maxLength: 200;
+            readonly minLength: 1;
+            readonly type: "string";
+        };
+        readonly quantity: {
+            readonly maximum: 1000;
+            readonly minimum: 1;
+            readonly type: "integer";
         };
     };
     readonly required: readonly ["id", "item", "quantity", "createdBy", "createdAt"];
+    readonly type: "object";
 };
 /** JSON Schema `OrderCreated`. */
 export declare const OrderCreatedSchema: {
-    readonly type: "object";
     readonly properties: {
         readonly order: {
-            readonly type: "object";
             readonly properties: {
-                readonly id: {
-                    readonly type: "string";
-                    readonly minLength: 1;
-                };
-                readonly item: {
-                    readonly type: "string";
-                    readonly minLength: 1;
-                    readonly maxLength: 200;
-                };
-                readonly quantity: {
-                    readonly type: "integer";
-                    readonly minimum: 1;
-                    readonly maximum: 1000;
-                };
-                readonly createdBy: {
-                    readonly type: "string";
-                    readonly minLength: 1;
-                };
                 readonly createdAt: {
-                    readonly type: "string";
                     readonly format: "date-time";
                     readonly pattern: "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$";
+                    readonly type: "string";
+                };
+                readonly createdBy: {
+                    readonly minLength: 1;
+                    readonly type: "string";
+                };
+                readonly id: {
+                    readonly minLength: 1;
+                    readonly type: "string";
+                };
+                readonly item: {
+                    readonly maxLength: 200;
+                    readonly minLength: 1;
+                    readonly type: "string";
+                };
+                readonly quantity: {
+                    readonly maximum: 1000;
+                    readonly minimum: 1;
+                    readonly type: "integer";
                 };
             };
             readonly required: readonly ["id", "item", "quantity", "createdBy", "createdAt"];
+            readonly type: "object";
         };
     };
     readonly required: readonly ["order"];
+    readonly type: "object";
 };
 /** JSON Schema `OrderList`. */
 export declare const OrderListSchema: {
-    readonly type: "object";
     readonly properties: {
         readonly orders: {
-            readonly type: "array";
             readonly items: {
-                readonly type: "object";
                 readonly properties: {
-                    readonly id: {
-                        readonly type: "string";
-                        readonly minLength: 1;
-                    };
-                    readonly item: {
-                        readonly type: "string";
-                        readonly minLength: 1;
-                        readonly maxLength: 200;
-                    };
-                    readonly quantity: {
-                        readonly type: "integer";
-                        readonly minimum: 1;
-                        readonly maximum: 1000;
-                    };
-                    readonly createdBy: {
-                        readonly type: "string";
-                        readonly minLength: 1;
-                    };
                     readonly createdAt: {
-                        readonly type: "string";
                         readonly format: "date-time";
                         readonly pattern: "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$";
+                        readonly type: "string";
+                    };
+                    readonly createdBy: {
+                        readonly minLength: 1;
+                        readonly type: "string";
+                    };
+                    readonly id: {
+                        readonly minLength: 1;
+                        readonly type: "string";
+                    };
+                    readonly item: {
+                        readonly maxLength: 200;
+                        readonly minLength: 1;
+                        readonly type: "string";
+                    };
+                    readonly quantity: {
+                        readonly maximum: 1000;
+                        readonly minimum: 1;
+                        readonly type: "integer";
                     };
                 };
                 readonly required: readonly ["id", "item", "quantity", "createdBy", "createdAt"];
+                readonly type: "object";
             };
+            readonly type: "array";
         };
     };
     readonly required: readonly ["orders"];
+    readonly type: "object";
 };
 /** JSON Schema `OrderNotFoundErrorData`. */
 export declare const OrderNotFoundErrorDataSchema: {
-    readonly type: "object";
     readonly properties: {
+        readonly context: {
+            readonly additionalProperties: {};
+            readonly propertyNames: {
+                readonly type: "string";
+            };
+            readonly type: "object";
+        };
         readonly id: {
             readonly type: "string";
-        };
-        readonly type: {
-            readonly type: "string";
-            readonly const: "OrderNotFoundError";
         };
         readonly message: {
             readonly type: "string";
         };
-        readonly context: {
-            readonly type: "object";
-            readonly propertyNames: {
-                readonly type: "string";
-            };
-            readonly additionalProperties: {};
+        readonly orderId: {
+            readonly type: "string";
         };
         readonly traceId: {
             readonly type: "string";
         };
-        readonly orderId: {
+        readonly type: {
+            readonly const: "OrderNotFoundError";
             readonly type: "string";
         };
     };
     readonly required: readonly ["id", "type", "message", "orderId"];
+    readonly type: "object";
 };
 /** JSON Schema `Refund`. */
 export declare const RefundSchema: {
-    readonly type: "object";
     readonly properties: {
-        readonly orderId: {
-            readonly type: "string";
-            readonly minLength: 1;
-        };
         readonly item: {
-            readonly type: "string";
             readonly minLength: 1;
+            readonly type: "string";
+        };
+        readonly orderId: {
+            readonly minLength: 1;
+            readonly type: "string";
         };
         readonly quantity: {
-            readonly type: "integer";
-            readonly minimum: 1;
             readonly maximum: 9007199254740991;
-        };
-        readonly refundedBy: {
-            readonly type: "string";
-            readonly minLength: 1;
+            readonly minimum: 1;
+            readonly type: "integer";
         };
         readonly refundedAt: {
-            readonly type: "string";
             readonly format: "date-time";
             readonly pattern: "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$";
+            readonly type: "string";
+        };
+        readonly refundedBy: {
+            readonly minLength: 1;
+            readonly type: "string";
         };
     };
     readonly required: readonly ["orderId", "item", "quantity", "refundedBy", "refundedAt"];
+    readonly type: "object";
 };
 /** JSON Schema `RefundJob`. */
 export declare const RefundJobSchema: {
-    readonly type: "object";
     readonly properties: {
         readonly operationId: {
-            readonly type: "string";
             readonly minLength: 1;
+            readonly type: "string";
         };
         readonly orderId: {
-            readonly type: "string";
             readonly minLength: 1;
+            readonly type: "string";
         };
         readonly refundedBy: {
-            readonly type: "string";
             readonly minLength: 1;
+            readonly type: "string";
         };
     };
     readonly required: readonly ["operationId", "orderId", "refundedBy"];
+    readonly type: "object";
 };
 /** JSON Schema `RefundOrder`. */
 export declare const RefundOrderSchema: {
-    readonly type: "object";
     readonly properties: {
         readonly orderId: {
-            readonly type: "string";
-            readonly minLength: 1;
             readonly maxLength: 64;
+            readonly minLength: 1;
+            readonly type: "string";
         };
         readonly reason: {
-            readonly type: "string";
             readonly maxLength: 200;
+            readonly type: "string";
         };
     };
     readonly required: readonly ["orderId"];
+    readonly type: "object";
 };
 /** JSON Schema `RefundProgress`. */
 export declare const RefundProgressSchema: {
-    readonly type: "object";
     readonly properties: {
-        readonly step: {
-            readonly type: "string";
-            readonly minLength: 1;
-        };
         readonly done: {
-            readonly type: "integer";
-            readonly minimum: 0;
             readonly maximum: 9007199254740991;
+            readonly minimum: 0;
+            readonly type: "integer";
+        };
+        readonly step: {
+            readonly minLength: 1;
+            readonly type: "string";
         };
         readonly total: {
-            readonly type: "integer";
-            readonly minimum: 1;
             readonly maximum: 9007199254740991;
+            readonly minimum: 1;
+            readonly type: "integer";
         };
     };
     readonly required: readonly ["step", "done", "total"];
+    readonly type: "object";
 };

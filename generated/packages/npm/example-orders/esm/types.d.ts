@@ -2,11 +2,11 @@ import type * as Trellis from "@trellis/contracts";
 import type { trellisHealth as TrellisHealthModule } from "@trellis/builtin-contracts";
 /** Exported schema `Order`. */
 export type Order = {
+    createdAt: string;
+    createdBy: string;
     id: string;
     item: string;
     quantity: number;
-    createdBy: string;
-    createdAt: string;
 };
 /** Input of RPC `Orders.Create`. */
 export type OrdersCreateInput = {
@@ -36,17 +36,17 @@ export type OrdersRefundInput = {
 };
 /** Progress of operation `Orders.Refund`. */
 export type OrdersRefundProgress = {
-    step: string;
     done: number;
+    step: string;
     total: number;
 };
 /** Output of operation `Orders.Refund`. */
 export type OrdersRefundOutput = {
-    orderId: string;
     item: string;
+    orderId: string;
     quantity: number;
-    refundedBy: string;
     refundedAt: string;
+    refundedBy: string;
 };
 /** Payload of event `Orders.Created`. */
 export type OrdersCreatedEvent = {

@@ -146,7 +146,8 @@ function runChild(
       }
       resolve(options.signal?.aborted ? [] : remaining());
     };
-    child.on("exit", finish);
+    // `close` (not `exit`): it comes after the IPC channel is drained, so no result is lost.
+    child.on("close", finish);
     child.on("error", (error) => {
       if (current !== undefined) fail(current, `the loader could not run: ${error.message}`);
       kill();

@@ -164,11 +164,6 @@ export class Preparer {
     return [...this.entries.keys()].sort(compare);
   }
 
-  /** The package folders of the known sources. */
-  packageOf(file: string): string | undefined {
-    return this.entries.get(file)?.pkg.dir;
-  }
-
   /** The ids of the contracts `files` define now. */
   idsOf(files: Iterable<string>): Set<string> {
     const ids = new Set<string>();

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -14,6 +15,7 @@ import type { ScopeSummary } from "../src/scopes.js";
 import {
   createWorkspace,
   packageJson,
+  REPO_ROOT,
   removeWorkspaces,
   serviceSource,
   snapshot,
@@ -134,6 +136,21 @@ describe("prepare", () => {
       "generated/contracts/scopes/test.app@v1.json",
       "generated/packages/npm/test-alpha/esm/mod.d.ts",
     ]);
+    const cli = spawnSync(
+      process.execPath,
+      [join(REPO_ROOT, "packages/cli/dist/bin.js"), "prepare", "--check", dir],
+      {
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
+    expect(cli.status).toBe(1);
+    expect(cli.stdout.trim().split("\n")).toEqual([
+      "generated/contracts/manifests/old@v1.json",
+      "generated/contracts/scopes/test.app@v1.json",
+      "generated/packages/npm/test-alpha/esm/mod.d.ts",
+    ]);
+    expect(cli.stderr).toContain("generated/ is not up to date (3 stale files); run 'trellis prepare'");
 
     const broken = join(dir, "app/contract.ts");
     const source = readFileSync(broken, "utf8");

@@ -6,11 +6,11 @@ import { trellisHealth } from "./trellis-health.js";
 import { trellisJobs } from "./trellis-jobs.js";
 import { trellisState } from "./trellis-state.js";
 
-export { trellisAuth, trellisCore, trellisHealth, trellisJobs, trellisState };
 /** The `Trellis.Bindings.Get` response schema (its `binding.resources` is what reconciliation materializes). */
 export { TrellisBindingsGetResponse } from "./trellis-core.js";
 /** The `NotFoundError` `trellis.jobs@v1` declares (an unknown job id). */
 export { NotFoundError as JobsNotFoundError } from "./trellis-jobs.js";
+export { trellisAuth, trellisCore, trellisHealth, trellisJobs, trellisState };
 
 /** Every builtin contract module. */
 export const BUILTIN_CONTRACTS: readonly AnyContractModule[] = [

@@ -4,7 +4,7 @@
  * gracefully by `service.stop()`) and the worker presence heartbeats
  * (`trellis.jobs.workers.<service>.<jobType>.<instanceId>.heartbeat`, every 10 s).
  */
-import { type DirectStreamAPI, type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   type AnyContractModule,
@@ -22,6 +22,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import type { SchemaSet } from "../validation/schemas.js";
 import { JobsInfrastructureMissingError } from "./errors.js";
 import type { JobEvent, JobQueueBinding, JobsBinding, JobWorkerHeartbeat } from "./model.js";
+import { JetStreamPipe } from "./pipe.js";
 import { type JobRef, jobIdForKey, StoredJobRef } from "./ref.js";
 import { JobEventStore, newJobContext } from "./store.js";
 import { type ActiveJob, JobQueueWorker, type JobRunner } from "./worker.js";
@@ -101,7 +102,8 @@ export class JobsRuntime<M extends AnyContractModule> {
   readonly instanceId: string;
   private readonly queues = new Map<string, Queue>();
   private readonly js: JetStreamClient;
-  private direct: Promise<DirectStreamAPI> | undefined;
+  /** Publishes and direct gets of every queue (one inbox subscription). */
+  private readonly pipe: JetStreamPipe;
   private presence: ReturnType<typeof setInterval> | undefined;
   private starting = false;
   private stopped: Promise<void> | undefined;
@@ -109,18 +111,12 @@ export class JobsRuntime<M extends AnyContractModule> {
   constructor(private readonly options: JobsRuntimeOptions<M>) {
     this.instanceId = options.instanceId ?? newUlid();
     this.js = jetstream(options.nc);
+    this.pipe = new JetStreamPipe(options.nc);
     for (const name of Object.keys(options.contract.CONTRACT.jobs ?? {})) {
       const binding = options.binding?.queues[name];
       const queue: Queue = { name, ...(binding && { binding }) };
       if (binding) {
-        queue.store = new JobEventStore({
-          js: this.js,
-          direct: () => {
-            this.direct ??= this.js.jetstreamManager(false).then((jsm) => jsm.direct);
-            return this.direct;
-          },
-          publishPrefix: binding.publishPrefix,
-        });
+        queue.store = new JobEventStore({ pipe: this.pipe, publishPrefix: binding.publishPrefix });
       }
       this.queues.set(name, queue);
     }

@@ -2,17 +2,16 @@
  * Reading and writing one queue's lifecycle events in `JOBS` (runtime spec §3.3, §3.5, §3.6):
  * publishes are JetStream publishes with an ack and `Nats-Msg-Id`, carrying the job's request and
  * trace headers; reads are direct gets by subject (`$JS.API.DIRECT.GET.JOBS.<subject>`, which the
- * service's grants scope to its own namespace).
+ * service's grants scope to its own namespace). Both go through the runtime's {@link JetStreamPipe}.
  */
-import { randomBytes } from "node:crypto";
-import type { DirectStreamAPI, JetStreamClient, PubAck, StoredMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { context as otelContext, trace } from "@opentelemetry/api";
 import { JOB_EVENT_TYPES, JOBS_STREAM, type JobEventType } from "@trellis/contracts";
 import { TransportError } from "../errors/errors.js";
 import { HEADERS } from "../headers.js";
-import { newUlid } from "../ids.js";
+import { newUlid, randomHex } from "../ids.js";
 import type { Job, JobContext, JobEvent } from "./model.js";
+import type { JetStreamPipe, PipeAck, PipeStoredMsg } from "./pipe.js";
 import { applyUnchecked, reduceJobEvent, seedJob } from "./state.js";
 
 /** An event read back from `JOBS` with its stream sequence. */
@@ -43,18 +42,20 @@ export function newJobContext(): JobContext {
 
 function nonZeroHex(bytes: number): string {
   for (;;) {
-    const hex = randomBytes(bytes).toString("hex");
+    const hex = randomHex(bytes);
     if (!/^0+$/.test(hex)) return hex;
   }
 }
 
 const EVENT_TYPES = new Set<string>(JOB_EVENT_TYPES);
 
+const decoder = new TextDecoder();
+
 /** The event in a stored message, or `undefined` when it is not a well-formed lifecycle event. */
 export function parseJobEvent(data: Uint8Array): JobEvent | undefined {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder().decode(data));
+    value = JSON.parse(decoder.decode(data));
   } catch {
     return undefined;
   }
@@ -96,9 +97,8 @@ export function foldLatestEvents(events: readonly StoredJobEvent[]): Job | undef
 
 /** Options of {@link JobEventStore}. */
 export interface JobEventStoreOptions {
-  js: JetStreamClient;
-  /** Direct gets on `JOBS`. */
-  direct: () => Promise<DirectStreamAPI>;
+  /** Publishes and direct gets on `JOBS`. */
+  pipe: JetStreamPipe;
   /** The queue's `publishPrefix`. */
   publishPrefix: string;
   /** JetStream publish ack timeout, ms (default: the client's). */
@@ -118,17 +118,17 @@ export class JobEventStore {
    * Publishes an event and resolves once `JOBS` stored it. `msgId` de-duplicates retries of the same
    * publish (default: a fresh id per event; `created` uses `<jobId>.created`).
    */
-  async publish(event: JobEvent, msgId?: string): Promise<PubAck> {
+  async publish(event: JobEvent, msgId?: string): Promise<PipeAck> {
     const subject = this.subject(event.jobId, event.eventType);
     const headers = natsHeaders();
     headers.set(HEADERS.requestId, event.context.requestId);
     headers.set(HEADERS.traceparent, event.context.traceparent);
     if (event.context.tracestate) headers.set(HEADERS.tracestate, event.context.tracestate);
     try {
-      return await this.options.js.publish(subject, JSON.stringify(event), {
-        msgID: msgId ?? `${event.jobId}.${event.eventType}.${newUlid()}`,
+      return await this.options.pipe.publish(subject, JSON.stringify(event), {
+        msgId: msgId ?? `${event.jobId}.${event.eventType}.${newUlid()}`,
         headers,
-        ...(this.options.ackTimeoutMs !== undefined && { timeout: this.options.ackTimeoutMs }),
+        ...(this.options.ackTimeoutMs !== undefined && { timeoutMs: this.options.ackTimeoutMs }),
       });
     } catch (cause) {
       throw new TransportError(
@@ -143,11 +143,21 @@ export class JobEventStore {
     }
   }
 
+  /** Runs `send` (an ack) with the publishes of this event-loop turn (see {@link JetStreamPipe.defer}). */
+  defer(send: () => void): void {
+    this.options.pipe.defer(send);
+  }
+
+  /** Sends the deferred acks and publishes now. */
+  flush(): void {
+    this.options.pipe.flush();
+  }
+
   /** The latest event on `subject` (a job's events, or one type of them). */
   async last(subject: string): Promise<StoredJobEvent | undefined> {
-    let stored: StoredMsg | null;
+    let stored: PipeStoredMsg | null;
     try {
-      stored = await (await this.options.direct()).getMessage(JOBS_STREAM, { last_by_subj: subject });
+      stored = await this.options.pipe.lastBySubject(JOBS_STREAM, subject);
     } catch (cause) {
       throw new TransportError(
         "trellis.job.read_failed",

@@ -14,7 +14,9 @@
  * - shutdown → in-flight jobs get a grace period, the rest are interrupted and nak'd (no event).
  *
  * `started`, `progress` and `logged` are published without waiting for their acks, so they never
- * serialize the loop; they are all awaited before the outcome's event is published.
+ * serialize the loop; they are all awaited before the outcome's event is published. Reads, publishes
+ * and the acks of finished jobs go through the runtime's `JetStreamPipe` (`pipe.ts`): one reply subscription,
+ * and one socket write per event-loop turn for all the jobs in flight.
  */
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -327,6 +329,8 @@ export class JobQueueWorker {
       // An interrupted handler that ignores its signal keeps its slot: do not wait for it.
       if (this.loop) await settlesWithin(this.loop, finished ? graceMs : 0);
       this.cancelSubscription?.unsubscribe();
+      // The acks of the last outcomes must leave before the service drains the connection.
+      this.store.flush();
     })();
     return this.stopped;
   }
@@ -394,13 +398,14 @@ export class JobQueueWorker {
     const latest = current ?? seedJob(work);
     if (attempt.interrupted) return;
     if (isTerminalJobState(latest.state) || attempt.cancelled) {
-      msg.ack();
+      this.store.defer(() => msg.ack());
       return;
     }
     attempt.publish(attempt.event("started", "active", latest.state));
     attempt.startedPublished = true;
 
-    const payload = schemas.validate(binding.payload.schema, structuredClone(work.payload));
+    // The work item was parsed for this attempt alone: validation may apply defaults to it in place.
+    const payload = schemas.validate(binding.payload.schema, work.payload);
     if (payload.isErr()) {
       await this.finish(attempt, "failed", { error: `invalid payload: ${payload.error.message}` });
       return;
@@ -477,13 +482,13 @@ export class JobQueueWorker {
   ): Promise<void> {
     await attempt.settle(attempt.event(outcome, outcome, "active", fields));
     if (attempt.interrupted) return;
+    const { msg } = attempt;
     if (outcome !== "retry") {
-      attempt.msg.ack();
+      this.store.defer(() => msg.ack());
       return;
     }
     const delay = this.binding.backoffMs[attempt.tries - 1];
-    if (delay === undefined) attempt.msg.nak();
-    else attempt.msg.nak(delay);
+    this.store.defer(() => (delay === undefined ? msg.nak() : msg.nak(delay)));
   }
 
   /**
@@ -498,7 +503,7 @@ export class JobQueueWorker {
         attempt.event("cancelled", "cancelled", "active", { error: cancel.error ?? "cancelled" }),
       );
     }
-    if (!attempt.interrupted) attempt.msg.ack();
+    if (!attempt.interrupted) this.store.defer(() => attempt.msg.ack());
   }
 }
 

@@ -8,8 +8,18 @@ import { trellisState } from "./trellis-state.js";
 
 /** The `Trellis.Bindings.Get` response schema (its `binding.resources` is what reconciliation materializes). */
 export { TrellisBindingsGetResponse } from "./trellis-core.js";
-/** The `NotFoundError` `trellis.jobs@v1` declares (an unknown job id). */
-export { NotFoundError as JobsNotFoundError } from "./trellis-jobs.js";
+/**
+ * `trellis.jobs@v1`'s job schemas (the runtime's job model is their output) and the `NotFoundError` it
+ * declares (an unknown job id).
+ */
+export {
+  Job as JobSchema,
+  JobContext as JobContextSchema,
+  JobLogEntry as JobLogEntrySchema,
+  JobProgress as JobProgressSchema,
+  JobState as JobStateSchema,
+  NotFoundError as JobsNotFoundError,
+} from "./trellis-jobs.js";
 export { trellisAuth, trellisCore, trellisHealth, trellisJobs, trellisState };
 
 /** Every builtin contract module. */

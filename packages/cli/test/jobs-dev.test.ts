@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { type JobEventType, jobEventSubject } from "@trellis/contracts";
-import { EVENT_STATE, type JobEvent, topologyFiles } from "@trellis/control-plane";
+import { topologyFiles } from "@trellis/control-plane";
+import { JOB_EVENT_STATE, type JobEvent } from "@trellis/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI_BIN, type DevProcess, killLeftovers, startDev } from "./support/dev-process.js";
 
@@ -54,7 +55,7 @@ async function publish(jobId: string, eventType: JobEventType, fields: Partial<J
     service: "orders",
     jobType: "invoice",
     eventType,
-    state: EVENT_STATE[eventType],
+    state: JOB_EVENT_STATE[eventType],
     context: {
       requestId: "01JREQUEST0000000000000000",
       traceId: "4bf92f3577b34da6a3ce929d0e0e4736",

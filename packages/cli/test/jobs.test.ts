@@ -16,7 +16,7 @@ import {
 } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { JOBS_WORK_STREAM, type JobEventType, jobEventSubject } from "@trellis/contracts";
-import { EVENT_STATE, type JobEvent } from "@trellis/control-plane";
+import { JOB_EVENT_STATE, type JobEvent } from "@trellis/runtime";
 import { type PlatformHandle, startPlatform } from "@trellis/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loginWithPassword, main } from "../src/index.js";
@@ -92,7 +92,7 @@ async function publish(
     service: "shop",
     jobType: type,
     eventType,
-    state: EVENT_STATE[eventType],
+    state: JOB_EVENT_STATE[eventType],
     context,
     tries: 0,
     timestamp: new Date().toISOString(),

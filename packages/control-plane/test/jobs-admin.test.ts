@@ -26,10 +26,9 @@ import {
   type JobEventType,
   jobEventSubject,
 } from "@trellis/contracts";
-import { ValidationError } from "@trellis/runtime";
+import { JOB_EVENT_STATE, type Job, type JobEvent, ValidationError } from "@trellis/runtime";
 import { type PlatformHandle, startPlatform } from "@trellis/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EVENT_STATE, type Job, type JobEvent } from "../src/jobs/model.js";
 import { JobsProjection } from "../src/jobs/projection.js";
 import { compareProjections, rebuildJobsProjection } from "../src/jobs/rebuild.js";
 import { openDatabase } from "../src/store/database.js";
@@ -109,7 +108,7 @@ async function publish(
     service: queue.service,
     jobType: queue.jobType,
     eventType,
-    state: EVENT_STATE[eventType],
+    state: JOB_EVENT_STATE[eventType],
     context,
     tries: 0,
     timestamp: new Date().toISOString(),

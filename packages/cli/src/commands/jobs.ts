@@ -4,10 +4,9 @@
  * services have workers online, cancel and retry jobs, and manage the dead-letter queue.
  */
 import { type Command, Option } from "@commander-js/extra-typings";
-import { JobsNotFoundError } from "@trellis/builtin-contracts";
-import { JOB_STATES, type Job, type JobState } from "@trellis/control-plane";
+import { JobStateSchema, JobsNotFoundError } from "@trellis/builtin-contracts";
 import type { BaseError, Result } from "@trellis/result";
-import { ValidationError } from "@trellis/runtime";
+import { type Job, type JobState, ValidationError } from "@trellis/runtime";
 import type { CommandContext } from "../context.js";
 import { CliError } from "../errors.js";
 import { ExitCode, exitCodesHelp } from "../exit-codes.js";
@@ -170,7 +169,7 @@ export function registerJobsCommands(program: Command, context: CommandContext):
     .description("list jobs, most recently updated first")
     .option("--service <service>", "only jobs of this service")
     .option("--type <type>", "only jobs of this job type (queue)")
-    .addOption(new Option("--state <state...>", "only jobs in these states").choices(JOB_STATES))
+    .addOption(new Option("--state <state...>", "only jobs in these states").choices(JobStateSchema.options))
     .option("--since <time>", "only jobs updated at or after this RFC 3339 time", parseSince)
     .option("--limit <n>", "jobs per page (1–500)", parseLimit, 50)
     .option("--offset <n>", "skip this many jobs", parseOffset, 0)

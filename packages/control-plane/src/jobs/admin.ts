@@ -8,9 +8,9 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { JobsNotFoundError } from "@trellis/builtin-contracts";
 import { JOBS_STREAM, type JobEventType, jobEventsPrefix } from "@trellis/contracts";
 import { type BaseError, Result, UnexpectedError } from "@trellis/result";
-import { ValidationError } from "@trellis/runtime";
+import { type Job, type JobState, ValidationError } from "@trellis/runtime";
 import { type FollowUpFields, followUpEvent, publishJobEvent } from "./events.js";
-import { type Job, type JobState, jobKey } from "./model.js";
+import { jobKey } from "./model.js";
 import type { JobsProjection, ProjectedJob } from "./projection.js";
 import { reduceJob } from "./reducer.js";
 

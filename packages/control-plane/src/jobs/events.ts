@@ -11,8 +11,7 @@
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { type JobEventType, jobEventSubject } from "@trellis/contracts";
-import { HEADERS } from "@trellis/runtime";
-import { EVENT_STATE, type JobEvent } from "./model.js";
+import { HEADERS, JOB_EVENT_STATE, type JobEvent } from "@trellis/runtime";
 import type { ProjectedJob } from "./projection.js";
 
 /** An event ready to publish and its de-duplication id. */
@@ -40,7 +39,7 @@ export function followUpEvent(
     service: job.service,
     jobType: job.type,
     eventType,
-    state: EVENT_STATE[eventType],
+    state: JOB_EVENT_STATE[eventType],
     previousState: job.state,
     context: job.context,
     tries: job.tries,

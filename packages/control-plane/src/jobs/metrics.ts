@@ -13,8 +13,8 @@
  */
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { JOBS_WORK_STREAM } from "@trellis/contracts";
+import { isTerminalJobState, type Job } from "@trellis/runtime";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { type Job, TERMINAL_STATES } from "./model.js";
 import type { Application, JobsProjection } from "./projection.js";
 
 const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600];
@@ -122,5 +122,5 @@ export class JobMetrics {
 
 /** A run ends when a non-terminal job becomes terminal (`dismissed` only follows `dead`). */
 function endsRun(previous: Job, job: Job): boolean {
-  return !TERMINAL_STATES.has(previous.state) && TERMINAL_STATES.has(job.state);
+  return !isTerminalJobState(previous.state) && isTerminalJobState(job.state);
 }

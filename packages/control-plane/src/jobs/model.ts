@@ -1,84 +1,25 @@
 /**
- * The wire shapes the Jobs admin reads and writes (runtime spec §3.3, §3.7): lifecycle events on
- * `JOBS`, worker heartbeats, and the projected job (the `Job` of `trellis.jobs@v1`). Parsing is lenient
- * about `null` for absent optional fields (other runtimes send them) and strict about everything the
- * reducer relies on; an event whose declared `state` does not match its event type is malformed.
+ * Parsing the wire shapes the Jobs admin reads (runtime spec §3.3, §3.7) — lifecycle events on `JOBS`
+ * and worker heartbeats — into `@trellis/runtime`'s job model, whose `Job` is `trellis.jobs@v1`'s.
+ * Parsing is lenient about `null` for absent optional fields (other runtimes send them) and strict about
+ * everything the reducer relies on; an event whose declared `state` does not match its event type is
+ * malformed.
  */
-import type { trellisJobs } from "@trellis/builtin-contracts";
-import { JOB_EVENT_TYPES, type JobEventType, type RpcOutput } from "@trellis/contracts";
+import {
+  JobContextSchema,
+  JobLogEntrySchema,
+  JobProgressSchema,
+  JobStateSchema,
+} from "@trellis/builtin-contracts";
+import { JOB_EVENT_TYPES } from "@trellis/contracts";
+import { JOB_EVENT_STATE, type Job, type JobEvent, type JobWorkerHeartbeat } from "@trellis/runtime";
 import { z } from "zod";
-
-/** A job as the Jobs admin projects and returns it. */
-export type Job = RpcOutput<typeof trellisJobs, "Jobs.Get">["job"];
-
-/** A job's lifecycle state. */
-export type JobState = Job["state"];
-
-/** Every job state. */
-export const JOB_STATES = [
-  "pending",
-  "active",
-  "retry",
-  "completed",
-  "failed",
-  "cancelled",
-  "expired",
-  "dead",
-  "dismissed",
-] as const satisfies readonly JobState[];
-
-/** States no worker or cancellation moves a job out of (§3.4); admins may re-open `failed` and `dead`. */
-export const TERMINAL_STATES: ReadonlySet<JobState> = new Set([
-  "completed",
-  "failed",
-  "cancelled",
-  "expired",
-  "dead",
-  "dismissed",
-]);
-
-/** The state each event type sets (§3.3). */
-export const EVENT_STATE: Readonly<Record<JobEventType, JobState>> = {
-  created: "pending",
-  started: "active",
-  retry: "retry",
-  progress: "active",
-  logged: "active",
-  completed: "completed",
-  failed: "failed",
-  cancelled: "cancelled",
-  expired: "expired",
-  retried: "pending",
-  dead: "dead",
-  dismissed: "dismissed",
-};
 
 const Timestamp = z.iso.datetime({ offset: true });
 const Token = z
   .string()
   .min(1)
   .regex(/^[^\s.*>]+$/, "must be one subject token");
-const StateSchema = z.enum(JOB_STATES);
-
-const ContextSchema = z.object({
-  requestId: z.string().min(1),
-  traceId: z.string().regex(/^[0-9a-f]{32}$/),
-  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/),
-  tracestate: z.string().min(1).optional(),
-});
-
-const ProgressSchema = z.object({
-  step: z.string().optional(),
-  message: z.string().optional(),
-  current: z.int().min(0).optional(),
-  total: z.int().min(0).optional(),
-});
-
-const LogEntrySchema = z.object({
-  timestamp: Timestamp,
-  level: z.enum(["info", "warn", "error"]),
-  message: z.string(),
-});
 
 /**
  * Drops `null` members of an object so that `optional()` fields accept them as absent; `payload` and
@@ -91,21 +32,21 @@ function withoutNulls(value: unknown): unknown {
   );
 }
 
-const JobEventSchema = z.preprocess(
+const JobEventSchema: z.ZodType<JobEvent> = z.preprocess(
   withoutNulls,
   z.object({
     jobId: Token,
     service: Token,
     jobType: Token,
     eventType: z.enum(JOB_EVENT_TYPES),
-    state: StateSchema,
-    previousState: StateSchema.optional(),
-    context: z.preprocess(withoutNulls, ContextSchema),
+    state: JobStateSchema,
+    previousState: JobStateSchema.optional(),
+    context: z.preprocess(withoutNulls, JobContextSchema),
     tries: z.int().min(0),
     maxTries: z.int().min(1).optional(),
     error: z.string().optional(),
-    progress: z.preprocess(withoutNulls, ProgressSchema).optional(),
-    logs: z.array(LogEntrySchema).optional(),
+    progress: z.preprocess(withoutNulls, JobProgressSchema).optional(),
+    logs: z.array(JobLogEntrySchema).optional(),
     payload: z.unknown().optional(),
     result: z.unknown().optional(),
     deadline: Timestamp.optional(),
@@ -113,10 +54,7 @@ const JobEventSchema = z.preprocess(
   }),
 );
 
-/** One job lifecycle event (`JobEvent`, §3.3). */
-export type JobEvent = z.output<typeof JobEventSchema>;
-
-const HeartbeatSchema = z.preprocess(
+const HeartbeatSchema: z.ZodType<JobWorkerHeartbeat> = z.preprocess(
   withoutNulls,
   z.object({
     service: Token,
@@ -128,15 +66,12 @@ const HeartbeatSchema = z.preprocess(
   }),
 );
 
-/** A worker heartbeat (§3.3). */
-export type WorkerHeartbeat = z.output<typeof HeartbeatSchema>;
-
 /** Parses a lifecycle event; `undefined` when it is not one or is inconsistent. */
 export function parseJobEvent(value: unknown): JobEvent | undefined {
   const parsed = JobEventSchema.safeParse(value);
   if (!parsed.success) return undefined;
   const event = parsed.data;
-  if (event.state !== EVENT_STATE[event.eventType]) return undefined;
+  if (event.state !== JOB_EVENT_STATE[event.eventType]) return undefined;
   if (event.eventType === "created" && event.payload === undefined) return undefined;
   return event;
 }
@@ -150,7 +85,7 @@ export function parseJobEventMessage(subject: string, data: Uint8Array): JobEven
 }
 
 /** Parses a worker heartbeat; `undefined` when it is not one. */
-export function parseWorkerHeartbeat(data: Uint8Array): WorkerHeartbeat | undefined {
+export function parseWorkerHeartbeat(data: Uint8Array): JobWorkerHeartbeat | undefined {
   const parsed = HeartbeatSchema.safeParse(parseJsonBody(data));
   return parsed.success ? parsed.data : undefined;
 }

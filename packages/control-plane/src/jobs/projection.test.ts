@@ -1,7 +1,7 @@
 import type { JobEventType } from "@trellis/contracts";
+import { JOB_EVENT_STATE, type JobEvent } from "@trellis/runtime";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openDatabase, type SqliteDatabase } from "../store/database.js";
-import { EVENT_STATE, type JobEvent } from "./model.js";
 import { JobsProjection, LAST_SEQUENCE_KEY } from "./projection.js";
 
 const context = {
@@ -16,7 +16,7 @@ function event(jobId: string, eventType: JobEventType, fields: Partial<JobEvent>
     service: "billing",
     jobType: "refund",
     eventType,
-    state: EVENT_STATE[eventType],
+    state: JOB_EVENT_STATE[eventType],
     context,
     tries: 0,
     timestamp: "2026-01-01T00:00:00.000Z",

@@ -5,17 +5,11 @@
  * processed, so a redelivered event is never applied twice — `logged` appends).
  */
 
+import type { Job, JobEvent, JobState, JobWorkerHeartbeat } from "@trellis/runtime";
 import { z } from "zod";
 import { normalizePage, type Page, parseJsonColumn, toPage } from "../store/codec.js";
 import type { SqliteDatabase } from "../store/database.js";
-import {
-  epochNanos,
-  type Job,
-  type JobEvent,
-  type JobState,
-  TERMINAL_STATES,
-  type WorkerHeartbeat,
-} from "./model.js";
+import { epochNanos } from "./model.js";
 import { type Reduction, reduceJob } from "./reducer.js";
 
 /** Metadata key of the last `JOBS` stream sequence processed by the projector. */
@@ -52,7 +46,7 @@ export interface JobListFilter {
 export interface ServiceWorkers {
   name: string;
   /** Workers whose last heartbeat is fresh, by job type then instance id. */
-  workers: WorkerHeartbeat[];
+  workers: JobWorkerHeartbeat[];
 }
 
 interface JobRow {
@@ -239,7 +233,7 @@ export class JobsProjection {
   }
 
   /** Records a heartbeat unless the worker already has a newer one; `true` when it was stored. */
-  recordHeartbeat(heartbeat: WorkerHeartbeat): boolean {
+  recordHeartbeat(heartbeat: JobWorkerHeartbeat): boolean {
     const result = this.db
       .prepare(
         `INSERT INTO worker_presence_projection
@@ -277,7 +271,7 @@ export class JobsProjection {
       )
       .safeIntegers(true)
       .all();
-    const byService = new Map<string, WorkerHeartbeat[]>();
+    const byService = new Map<string, JobWorkerHeartbeat[]>();
     for (const row of rows) {
       const workers = byService.get(row.service) ?? [];
       byService.set(row.service, workers);
@@ -286,13 +280,8 @@ export class JobsProjection {
         table: "worker_presence_projection",
         column: "record_json",
       });
-      workers.push(record as WorkerHeartbeat);
+      workers.push(record as unknown as JobWorkerHeartbeat);
     }
     return [...byService].map(([name, workers]) => ({ name, workers }));
   }
-}
-
-/** Whether a projected job is in a terminal state. */
-export function isTerminal(job: Pick<Job, "state">): boolean {
-  return TERMINAL_STATES.has(job.state);
 }

@@ -34,20 +34,14 @@ import {
   JOBS_WORK_STREAM,
   jobEventsPrefix,
 } from "@trellis/contracts";
-import type { Logger } from "@trellis/runtime";
+import { isTerminalJobState, type JobEvent, type Logger } from "@trellis/runtime";
 import { z } from "zod";
 import type { SqliteDatabase } from "../store/database.js";
 import { JobsAdmin } from "./admin.js";
 import { followUpEvent, publishJobEvent } from "./events.js";
 import type { JobMetrics } from "./metrics.js";
-import {
-  type JobEvent,
-  parseJobEvent,
-  parseJobEventMessage,
-  parseJsonBody,
-  parseWorkerHeartbeat,
-} from "./model.js";
-import { isTerminal, JobsProjection } from "./projection.js";
+import { parseJobEvent, parseJobEventMessage, parseJsonBody, parseWorkerHeartbeat } from "./model.js";
+import { JobsProjection } from "./projection.js";
 
 /** Lifecycle events only: `trellis.jobs.<service>.<jobType>.<jobId>.<event>` (heartbeats have 7 tokens). */
 export const PROJECTOR_FILTER = "trellis.jobs.*.*.*.*";
@@ -304,7 +298,7 @@ export async function startJobsAdmin(options: JobsAdminRuntimeOptions): Promise<
       return;
     }
     const projected = projection.get(work.jobId);
-    if (projected !== undefined && !isTerminal(projected.job) && !(await isStaleRun(work))) {
+    if (projected !== undefined && !isTerminalJobState(projected.job.state) && !(await isStaleRun(work))) {
       const error = `max deliveries exceeded: stream=${JOBS_WORK_STREAM} consumer=${consumer} deliveries=${deliveries}`;
       const tries = Math.max(projected.job.tries, deliveries);
       await publishJobEvent(js, followUpEvent(projected, "dead", now(), { tries, error }));

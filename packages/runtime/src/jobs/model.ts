@@ -2,47 +2,27 @@
  * The job wire model (runtime spec §3.1, §3.3): lifecycle events as stored in `JOBS`, the job snapshot
  * they reduce to, and the queue binding the control plane hands a service at bootstrap.
  */
+import type {
+  JobContextSchema,
+  JobLogEntrySchema,
+  JobProgressSchema,
+  JobSchema,
+  JobStateSchema,
+} from "@trellis/builtin-contracts";
 import type { JobEventType, SchemaRef } from "@trellis/contracts";
+import type { z } from "zod";
 
 /** Lifecycle state of a job. */
-export type JobState =
-  | "pending"
-  | "active"
-  | "retry"
-  | "completed"
-  | "failed"
-  | "cancelled"
-  | "expired"
-  | "dead"
-  | "dismissed";
+export type JobState = z.output<typeof JobStateSchema>;
 
 /** The request and W3C trace context a job was created in; copied unchanged onto every event. */
-export interface JobContext {
-  /** ULID of the creating request (a fresh one per job). */
-  requestId: string;
-  /** The 32-hex trace id of `traceparent`. */
-  traceId: string;
-  /** W3C `traceparent`. */
-  traceparent: string;
-  /** W3C `tracestate`, when present. */
-  tracestate?: string;
-}
+export type JobContext = z.output<typeof JobContextSchema>;
 
 /** Progress a worker reports. */
-export interface JobProgress {
-  step?: string;
-  message?: string;
-  current?: number;
-  total?: number;
-}
+export type JobProgress = z.output<typeof JobProgressSchema>;
 
 /** A log line a worker attaches to a job. */
-export interface JobLogEntry {
-  /** ISO 8601. */
-  timestamp: string;
-  level: "info" | "warn" | "error";
-  message: string;
-}
+export type JobLogEntry = z.output<typeof JobLogEntrySchema>;
 
 /** One lifecycle event, the body of `trellis.jobs.<service>.<jobType>.<jobId>.<eventType>`. */
 export interface JobEvent {
@@ -71,30 +51,17 @@ export interface JobEvent {
   timestamp: string;
 }
 
-/** A job as its lifecycle events describe it. */
-export interface Job<TPayload = unknown, TResult = unknown> {
-  id: string;
-  /** The jobs namespace of the owning service deployment. */
-  service: string;
-  /** The queue. */
-  type: string;
-  state: JobState;
-  context: JobContext;
+/**
+ * A job as its lifecycle events describe it: `trellis.jobs@v1`'s `Job`, with typed payload and result.
+ * `tries` counts the deliveries of the current attempt cycle (`tries` of the latest event).
+ */
+export type Job<TPayload = unknown, TResult = unknown> = Omit<
+  z.output<typeof JobSchema>,
+  "payload" | "result"
+> & {
   payload: TPayload;
   result?: TResult;
-  createdAt: string;
-  updatedAt: string;
-  startedAt?: string;
-  completedAt?: string;
-  /** Deliveries of the current attempt cycle (`tries` of the latest event). */
-  tries: number;
-  /** Deliveries allowed before the job is dead-lettered. */
-  maxTries: number;
-  lastError?: string;
-  deadline?: string;
-  progress?: JobProgress;
-  logs?: JobLogEntry[];
-}
+};
 
 /** The binding of one queue, every default applied (`Trellis.Bindings.Get`'s `jobs.queues.<queue>`). */
 export interface JobQueueBinding {

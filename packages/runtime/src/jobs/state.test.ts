@@ -1,7 +1,15 @@
+import { JOB_EVENT_TYPES, type JobEventType } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
-import type { Job, JobEvent } from "./model.js";
+import type { Job, JobEvent, JobState } from "./model.js";
 import { jobIdForKey } from "./ref.js";
-import { isTerminalJobState, reduceJobEvent } from "./state.js";
+import {
+  isTerminalJobState,
+  JOB_EVENT_STATE,
+  JOB_TRANSITIONS,
+  jobEventMismatch,
+  reduceJobEvent,
+  seedJob,
+} from "./state.js";
 import { foldLatestEvents, parseJobEvent } from "./store.js";
 
 const context = {
@@ -9,67 +17,130 @@ const context = {
   traceId: "a".repeat(32),
   traceparent: `00-${"a".repeat(32)}-${"b".repeat(16)}-01`,
 };
-let clock = 0;
+const AT = "2026-01-01T00:00:10.000Z";
 
-function event(eventType: JobEvent["eventType"], fields: Partial<JobEvent> = {}): JobEvent {
-  const states: Record<JobEvent["eventType"], JobEvent["state"]> = {
-    created: "pending",
-    started: "active",
-    retry: "retry",
-    progress: "active",
-    logged: "active",
-    completed: "completed",
-    failed: "failed",
-    cancelled: "cancelled",
-    expired: "expired",
-    retried: "pending",
-    dead: "dead",
-    dismissed: "dismissed",
-  };
-  clock += 1;
+function event(eventType: JobEventType, fields: Partial<JobEvent> = {}): JobEvent {
   return {
     jobId: "J",
     service: "svc",
     jobType: "q",
     eventType,
-    state: states[eventType],
+    state: JOB_EVENT_STATE[eventType],
     context,
     tries: 1,
     maxTries: 3,
-    timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, clock)).toISOString(),
+    timestamp: AT,
+    ...fields,
+  };
+}
+
+function job(state: JobState, fields: Partial<Job> = {}): Job {
+  return {
+    id: "J",
+    service: "svc",
+    type: "q",
+    state,
+    context,
+    payload: { amount: 5 },
+    createdAt: "2026-01-01T00:00:00.000Z",
+    updatedAt: "2026-01-01T00:00:01.000Z",
+    tries: 1,
+    maxTries: 3,
     ...fields,
   };
 }
 
 function reduce(events: JobEvent[]): Job | undefined {
-  return events.reduce<Job | undefined>((job, next) => reduceJobEvent(job, next), undefined);
+  return events.reduce<Job | undefined>((current, next) => reduceJobEvent(current, next), undefined);
 }
 
-describe("reduceJobEvent", () => {
-  it("follows a job through its lifecycle, applying each event's fields", () => {
-    const job = reduce([
-      event("created", { tries: 0, payload: { n: 1 }, deadline: "2026-02-01T00:00:00.000Z" }),
-      event("started", { previousState: "pending" }),
-      event("progress", { previousState: "active", progress: { current: 1, total: 2 } }),
-      event("logged", { previousState: "active", logs: [{ timestamp: "t", level: "info", message: "a" }] }),
-      event("logged", { previousState: "active", logs: [{ timestamp: "t", level: "warn", message: "b" }] }),
-      event("completed", { previousState: "active", result: { ok: true } }),
-    ]);
-    expect(job).toMatchObject({
-      id: "J",
-      service: "svc",
-      type: "q",
-      state: "completed",
-      payload: { n: 1 },
-      result: { ok: true },
-      progress: { current: 1, total: 2 },
-      deadline: "2026-02-01T00:00:00.000Z",
-      tries: 1,
-      maxTries: 3,
+/** Applies an event that must apply. */
+function apply(current: Job, next: JobEvent): Job {
+  const reason = jobEventMismatch(current, next);
+  if (reason !== undefined) throw new Error(reason);
+  return reduceJobEvent(current, next) as Job;
+}
+
+/** The spec's tables (§3.3, §3.4). */
+const EVENT_STATES: Record<JobEventType, JobState> = {
+  created: "pending",
+  started: "active",
+  retry: "retry",
+  progress: "active",
+  logged: "active",
+  completed: "completed",
+  failed: "failed",
+  cancelled: "cancelled",
+  expired: "expired",
+  retried: "pending",
+  dead: "dead",
+  dismissed: "dismissed",
+};
+const LEGAL: Record<Exclude<JobEventType, "created">, JobState[]> = {
+  started: ["pending", "retry"],
+  retry: ["active"],
+  progress: ["active"],
+  logged: ["active"],
+  completed: ["active"],
+  failed: ["active"],
+  cancelled: ["pending", "retry", "active"],
+  expired: ["pending", "retry", "active"],
+  retried: ["failed", "dead"],
+  dead: ["active", "retry", "failed", "expired"],
+  dismissed: ["dead"],
+};
+const STATES = [...new Set(Object.values(EVENT_STATES))];
+
+describe("job transitions", () => {
+  it("uses the spec's tables", () => {
+    expect(JOB_EVENT_STATE).toEqual(EVENT_STATES);
+    expect(JOB_TRANSITIONS).toEqual(LEGAL);
+  });
+
+  const kinds = JOB_EVENT_TYPES.filter(
+    (type): type is Exclude<JobEventType, "created"> => type !== "created",
+  );
+  for (const eventType of kinds) {
+    for (const from of STATES) {
+      const legal = LEGAL[eventType].includes(from);
+      it(`${eventType} from ${from} ${legal ? "applies" : "is ignored"}`, () => {
+        const current = job(from);
+        const reduced = reduceJobEvent(current, event(eventType, { previousState: from }));
+        if (legal) {
+          expect(reduced?.state).toBe(EVENT_STATES[eventType]);
+          expect(reduced?.updatedAt).toBe(AT);
+        } else {
+          expect(reduced).toBe(current);
+          expect(jobEventMismatch(current, event(eventType, { previousState: from }))).toBe(
+            `'${eventType}' from '${from}' does not apply to a '${from}' job`,
+          );
+        }
+      });
+    }
+    it(`${eventType} with a previousState other than the current state is ignored`, () => {
+      const from = LEGAL[eventType][0] as JobState;
+      const other = STATES.find((state) => state !== from) as JobState;
+      const current = job(from);
+      expect(reduceJobEvent(current, event(eventType, { previousState: other }))).toBe(current);
+      expect(reduceJobEvent(current, event(eventType))).toBe(current);
+      expect(jobEventMismatch(current, event(eventType))).toBe(
+        `'${eventType}' from '(none)' does not apply to a '${from}' job`,
+      );
     });
-    expect(job?.logs?.map((entry) => entry.message)).toEqual(["a", "b"]);
-    expect(job?.startedAt).toBeDefined();
-    expect(job?.completedAt).toBe(job?.updatedAt);
+    it(`${eventType} for an unknown job is ignored`, () => {
+      expect(reduceJobEvent(undefined, event(eventType, { previousState: "pending" }))).toBeUndefined();
+      expect(jobEventMismatch(undefined, event(eventType, { previousState: "pending" }))).toBe("unknown job");
+    });
+  }
+
+  it("requires the expected previous state unless told otherwise", () => {
+    const active = reduce([
+      event("created", { tries: 0, payload: {} }),
+      event("started", { previousState: "pending" }),
+    ]);
+    const stale = event("cancelled", { previousState: "pending" });
+    expect(reduceJobEvent(active, stale)?.state).toBe("active");
+    expect(reduceJobEvent(active, stale, { checkPreviousState: false })?.state).toBe("cancelled");
   });
 
   it("lets terminal states win: a late completed after expired, or a started after a cancel, is ignored", () => {
@@ -90,29 +161,6 @@ describe("reduceJobEvent", () => {
     expect(cancelled?.state).toBe("cancelled");
   });
 
-  it("requires the expected previous state unless told otherwise", () => {
-    const active = reduce([
-      event("created", { tries: 0, payload: {} }),
-      event("started", { previousState: "pending" }),
-    ]);
-    const stale = event("cancelled", { previousState: "pending" });
-    expect(reduceJobEvent(active, stale)?.state).toBe("active");
-    expect(reduceJobEvent(active, stale, { checkPreviousState: false })?.state).toBe("cancelled");
-  });
-
-  it("re-opens failed and dead jobs with retried, resetting the attempt", () => {
-    const job = reduce([
-      event("created", { tries: 0, payload: { v: 1 } }),
-      event("started", { previousState: "pending" }),
-      event("failed", { previousState: "active", error: "nope" }),
-      event("retried", { previousState: "failed", tries: 0, payload: { v: 1 } }),
-    ]);
-    expect(job).toMatchObject({ state: "pending", tries: 0, payload: { v: 1 } });
-    expect(job?.lastError).toBeUndefined();
-    expect(job?.completedAt).toBeUndefined();
-    expect(reduceJobEvent(job, event("created", { payload: { v: 2 } }))).toBe(job);
-  });
-
   it("knows the terminal states", () => {
     expect(
       ["completed", "failed", "cancelled", "expired", "dead", "dismissed"].every((s) =>
@@ -120,6 +168,182 @@ describe("reduceJobEvent", () => {
       ),
     ).toBe(true);
     expect(["pending", "active", "retry"].some((s) => isTerminalJobState(s as never))).toBe(false);
+  });
+});
+
+describe("created", () => {
+  it("seeds a pending job", () => {
+    const created = event("created", {
+      tries: 0,
+      maxTries: 4,
+      payload: { amount: 5 },
+      deadline: "2026-01-02T00:00:00.000Z",
+      timestamp: "2026-01-01T00:00:00.000Z",
+    });
+    expect(reduceJobEvent(undefined, created)).toEqual({
+      id: "J",
+      service: "svc",
+      type: "q",
+      state: "pending",
+      context,
+      payload: { amount: 5 },
+      createdAt: "2026-01-01T00:00:00.000Z",
+      updatedAt: "2026-01-01T00:00:00.000Z",
+      tries: 0,
+      maxTries: 4,
+      deadline: "2026-01-02T00:00:00.000Z",
+    });
+  });
+
+  it("defaults maxTries and ignores a second created", () => {
+    const bare = event("created", { tries: 0, payload: 1, maxTries: undefined });
+    expect(reduceJobEvent(undefined, bare)?.maxTries).toBe(1);
+    expect(reduceJobEvent(undefined, bare, { defaultMaxTries: 5 })?.maxTries).toBe(5);
+    expect(seedJob(bare, 7).maxTries).toBe(7);
+    const current = job("active");
+    expect(reduceJobEvent(current, event("created", { tries: 0, payload: 2 }))).toBe(current);
+    expect(jobEventMismatch(current, event("created", { tries: 0, payload: 2 }))).toBe("job already exists");
+  });
+});
+
+describe("field effects", () => {
+  it("follows a job through its lifecycle, applying each event's fields", () => {
+    let clock = 0;
+    const at = () => new Date(Date.UTC(2026, 0, 1, 0, 0, ++clock)).toISOString();
+    const done = reduce([
+      event("created", {
+        tries: 0,
+        payload: { n: 1 },
+        deadline: "2026-02-01T00:00:00.000Z",
+        timestamp: at(),
+      }),
+      event("started", { previousState: "pending", timestamp: at() }),
+      event("progress", { previousState: "active", progress: { current: 1, total: 2 }, timestamp: at() }),
+      event("logged", {
+        previousState: "active",
+        logs: [{ timestamp: "t", level: "info", message: "a" }],
+        timestamp: at(),
+      }),
+      event("logged", {
+        previousState: "active",
+        logs: [{ timestamp: "t", level: "warn", message: "b" }],
+        timestamp: at(),
+      }),
+      event("completed", { previousState: "active", result: { ok: true }, timestamp: at() }),
+    ]);
+    expect(done).toMatchObject({
+      id: "J",
+      service: "svc",
+      type: "q",
+      state: "completed",
+      payload: { n: 1 },
+      result: { ok: true },
+      progress: { current: 1, total: 2 },
+      deadline: "2026-02-01T00:00:00.000Z",
+      tries: 1,
+      maxTries: 3,
+    });
+    expect(done?.logs?.map((entry) => entry.message)).toEqual(["a", "b"]);
+    expect(done?.startedAt).toBe("2026-01-01T00:00:02.000Z");
+    expect(done?.completedAt).toBe(done?.updatedAt);
+  });
+
+  it("started sets startedAt, tries and keeps maxTries when absent", () => {
+    const started = apply(
+      job("pending"),
+      event("started", { previousState: "pending", tries: 2, maxTries: undefined }),
+    );
+    expect(started).toMatchObject({ state: "active", startedAt: AT, tries: 2, maxTries: 3 });
+    const raised = apply(job("pending"), event("started", { previousState: "pending", maxTries: 7 }));
+    expect(raised.maxTries).toBe(7);
+  });
+
+  it("progress replaces progress; logged appends logs", () => {
+    const first = apply(
+      job("active"),
+      event("progress", { previousState: "active", progress: { current: 1, total: 3 } }),
+    );
+    const second = apply(first, event("progress", { previousState: "active", progress: { step: "b" } }));
+    expect(second.progress).toEqual({ step: "b" });
+    const line = (message: string) => ({
+      timestamp: "2026-01-01T00:00:05.000Z",
+      level: "info" as const,
+      message,
+    });
+    const logged = apply(second, event("logged", { previousState: "active", logs: [line("a")] }));
+    const more = apply(logged, event("logged", { previousState: "active", logs: [line("b"), line("c")] }));
+    expect(more.logs?.map((entry) => entry.message)).toEqual(["a", "b", "c"]);
+  });
+
+  it("completed sets result and completedAt", () => {
+    const done = apply(job("active"), event("completed", { previousState: "active", result: { ok: true } }));
+    expect(done).toMatchObject({ state: "completed", result: { ok: true }, completedAt: AT });
+  });
+
+  for (const [eventType, from] of [
+    ["failed", "active"],
+    ["cancelled", "pending"],
+    ["expired", "retry"],
+    ["dead", "retry"],
+    ["dismissed", "dead"],
+  ] as const) {
+    it(`${eventType} sets lastError (or clears it) and completedAt`, () => {
+      const ended = apply(job(from), event(eventType, { previousState: from, error: `${eventType}!` }));
+      expect(ended).toMatchObject({ lastError: `${eventType}!`, completedAt: AT });
+      const silent = apply(job(from, { lastError: "earlier" }), event(eventType, { previousState: from }));
+      expect(silent.lastError).toBeUndefined();
+    });
+  }
+
+  it("retry sets lastError only", () => {
+    const retrying = apply(job("active"), event("retry", { previousState: "active", error: "flaky" }));
+    expect(retrying).toMatchObject({ state: "retry", lastError: "flaky" });
+    expect(retrying.completedAt).toBeUndefined();
+  });
+
+  it("re-opens failed and dead jobs with retried, resetting the attempt", () => {
+    const reopened = reduce([
+      event("created", { tries: 0, payload: { v: 1 } }),
+      event("started", { previousState: "pending" }),
+      event("failed", { previousState: "active", error: "nope" }),
+      event("retried", { previousState: "failed", tries: 0, payload: { v: 1 } }),
+    ]);
+    expect(reopened).toMatchObject({ state: "pending", tries: 0, payload: { v: 1 } });
+    expect(reopened?.lastError).toBeUndefined();
+    expect(reopened?.completedAt).toBeUndefined();
+    expect(reduceJobEvent(reopened, event("created", { payload: { v: 2 } }))).toBe(reopened);
+  });
+
+  it("retried clears the run, resets tries and copies payload and deadline", () => {
+    const dead = job("dead", {
+      result: 1,
+      startedAt: "2026-01-01T00:00:02.000Z",
+      completedAt: "2026-01-01T00:00:03.000Z",
+      lastError: "boom",
+      progress: { current: 1 },
+      logs: [{ timestamp: "2026-01-01T00:00:02.000Z", level: "error", message: "x" }],
+      deadline: "2026-01-01T01:00:00.000Z",
+      tries: 5,
+    });
+    const retried = apply(
+      dead,
+      event("retried", {
+        previousState: "dead",
+        tries: 0,
+        payload: { amount: 6 },
+        deadline: "2026-01-03T00:00:00.000Z",
+      }),
+    );
+    expect(retried).toEqual({
+      ...job("pending"),
+      payload: { amount: 6 },
+      deadline: "2026-01-03T00:00:00.000Z",
+      tries: 0,
+      updatedAt: AT,
+    });
+    const noDeadline = apply(dead, event("retried", { previousState: "dead", tries: 0 }));
+    expect(noDeadline.deadline).toBeUndefined();
+    expect(noDeadline.payload).toEqual({ amount: 5 });
   });
 });
 

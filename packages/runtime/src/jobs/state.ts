@@ -59,6 +59,24 @@ export interface ReduceOptions {
    * rule). `false` checks only the transition, for folding a partial history.
    */
   checkPreviousState?: boolean;
+  /** `maxTries` of a job seeded from an event that carries none (default 1). */
+  defaultMaxTries?: number;
+}
+
+/** Why `event` does not apply to `current` (see {@link canApplyJobEvent}); `undefined` when it does. */
+export function jobEventMismatch(
+  current: Job | undefined,
+  event: JobEvent,
+  options: ReduceOptions = {},
+): string | undefined {
+  if (current === undefined) return event.eventType === "created" ? undefined : "unknown job";
+  if (event.eventType === "created") return "job already exists";
+  const legal =
+    JOB_TRANSITIONS[event.eventType].includes(current.state) &&
+    (options.checkPreviousState === false || event.previousState === current.state);
+  return legal
+    ? undefined
+    : `'${event.eventType}' from '${event.previousState ?? "(none)"}' does not apply to a '${current.state}' job`;
 }
 
 /** Whether `event` applies to `current` (a legal transition, and the expected previous state). */
@@ -67,14 +85,11 @@ export function canApplyJobEvent(
   event: JobEvent,
   options: ReduceOptions = {},
 ): boolean {
-  if (event.eventType === "created") return current === undefined;
-  if (current === undefined) return false;
-  if (!JOB_TRANSITIONS[event.eventType].includes(current.state)) return false;
-  return options.checkPreviousState === false || event.previousState === current.state;
+  return jobEventMismatch(current, event, options) === undefined;
 }
 
 /** The job a `created` (or, without history, `retried`) event seeds. */
-export function seedJob(event: JobEvent): Job {
+export function seedJob(event: JobEvent, defaultMaxTries = 1): Job {
   return {
     id: event.jobId,
     service: event.service,
@@ -85,7 +100,7 @@ export function seedJob(event: JobEvent): Job {
     createdAt: event.timestamp,
     updatedAt: event.timestamp,
     tries: event.tries,
-    maxTries: event.maxTries ?? 1,
+    maxTries: event.maxTries ?? defaultMaxTries,
     ...(event.deadline !== undefined && { deadline: event.deadline }),
   };
 }
@@ -100,11 +115,15 @@ export function reduceJobEvent(
   options: ReduceOptions = {},
 ): Job | undefined {
   if (!canApplyJobEvent(current, event, options)) return current;
-  if (event.eventType === "created" || current === undefined) return seedJob(event);
+  if (event.eventType === "created" || current === undefined) return seedJob(event, options.defaultMaxTries);
   return applyUnchecked(current, event);
 }
 
-/** Applies an event's field effects without checking the transition. */
+/**
+ * Applies an event's field effects without checking the transition. An ending event (`retry` and the
+ * terminal ones) sets `lastError` to its `error`, or clears it; `retried` starts a new run with the
+ * event's payload (when given) and deadline (none when absent).
+ */
 export function applyUnchecked(current: Job, event: JobEvent): Job {
   const at = event.timestamp;
   const next: Job = {
@@ -127,29 +146,32 @@ export function applyUnchecked(current: Job, event: JobEvent): Job {
       next.logs = [...(current.logs ?? []), ...(event.logs ?? [])];
       break;
     case "completed":
-      next.result = event.result;
+      if (event.result !== undefined) next.result = event.result;
       next.completedAt = at;
       break;
     case "retry":
-      if (event.error !== undefined) next.lastError = event.error;
+      setLastError(next, event.error);
       break;
-    case "retried": {
-      const {
-        result: _r,
-        completedAt: _c,
-        startedAt: _s,
-        lastError: _l,
-        progress: _p,
-        logs: _g,
-        ...rest
-      } = next;
-      const reopened: Job = { ...rest, tries: 0, payload: event.payload ?? current.payload };
-      if (event.deadline !== undefined) reopened.deadline = event.deadline;
-      return reopened;
-    }
+    case "retried":
+      delete next.result;
+      delete next.completedAt;
+      delete next.startedAt;
+      delete next.lastError;
+      delete next.progress;
+      delete next.logs;
+      next.tries = 0;
+      if (event.payload !== undefined) next.payload = event.payload;
+      if (event.deadline !== undefined) next.deadline = event.deadline;
+      else delete next.deadline;
+      break;
     default:
-      if (event.error !== undefined) next.lastError = event.error;
+      setLastError(next, event.error);
       next.completedAt = at;
   }
   return next;
+}
+
+function setLastError(job: Job, error: string | undefined): void {
+  if (error !== undefined) job.lastError = error;
+  else delete job.lastError;
 }

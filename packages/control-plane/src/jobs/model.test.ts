@@ -1,0 +1,47 @@
+import { JOB_EVENT_STATE, type JobEvent } from "@trellis/runtime";
+import { describe, expect, it } from "vitest";
+import { epochNanos, parseJobEvent } from "./model.js";
+
+describe("parseJobEvent", () => {
+  const wire: JobEvent = {
+    jobId: "job1",
+    service: "billing",
+    jobType: "refund",
+    eventType: "created",
+    state: JOB_EVENT_STATE.created,
+    context: {
+      requestId: "01J00000000000000000000000",
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    },
+    tries: 0,
+    payload: { a: 1 },
+    timestamp: "2026-01-01T00:00:10.000Z",
+  };
+
+  it("accepts a created event and drops null optionals", () => {
+    expect(parseJobEvent({ ...wire, error: null, deadline: null })).toEqual(wire);
+  });
+
+  it("keeps a null payload and refuses a created without one", () => {
+    expect(parseJobEvent({ ...wire, payload: null })?.payload).toBeNull();
+    const { payload: _payload, ...bare } = wire;
+    expect(parseJobEvent(bare)).toBeUndefined();
+  });
+
+  it("refuses a state that does not match the event type, and bad shapes", () => {
+    expect(parseJobEvent({ ...wire, state: "active" })).toBeUndefined();
+    expect(parseJobEvent({ ...wire, jobId: "a.b" })).toBeUndefined();
+    expect(parseJobEvent({ ...wire, timestamp: "yesterday" })).toBeUndefined();
+    expect(parseJobEvent("nope")).toBeUndefined();
+  });
+});
+
+describe("epochNanos", () => {
+  it("keeps sub-millisecond digits and honours offsets", () => {
+    expect(epochNanos("1970-01-01T00:00:01.000000123Z")).toBe(1_000_000_123n);
+    expect(epochNanos("1970-01-01T01:00:00+01:00")).toBe(0n);
+    expect(epochNanos("2026-01-01T00:00:00.5Z") - epochNanos("2026-01-01T00:00:00.499999Z")).toBe(1000n);
+    expect(() => epochNanos("2026-01-01")).toThrow(RangeError);
+  });
+});

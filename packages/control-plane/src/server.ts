@@ -8,6 +8,7 @@ import { dirname } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { trellisAuth, trellisCore, trellisJobs, trellisState } from "@trellis/builtin-contracts";
+import type { AnyContractModule } from "@trellis/contracts";
 import {
   closeIfDown,
   drainOrClose,
@@ -248,48 +249,34 @@ export async function startControlPlane(
     const metrics = new Metrics();
     const authority = new ControlPlaneSessionAuthority(context);
     const authenticator = new ProofCallerAuthenticator({ authority });
-    const service = await TrellisService.open({
-      nc: trellis,
-      contract: trellisAuth,
-      name: "trellis",
-      sessionKeySeed: seed,
-      authenticator,
-      metrics,
-      logger,
-      heartbeat: false,
-    });
-    mountAuthRpcs(service, context, authority);
-    await service.start();
-    stops.push(() => service.stop());
-    // The other built-in contracts share the TRELLIS connection (drained by the auth service's stop).
-    const stateService = await TrellisService.open({
-      nc: trellis,
-      contract: trellisState,
-      name: "trellis",
-      sessionKeySeed: seed,
-      authenticator,
-      metrics,
-      logger,
-      heartbeat: false,
-      ownsConnection: false,
-    });
-    mountStateRpcs(stateService, { store, bucketConnection: auth, logger });
-    await stateService.start();
-    stops.push(() => stateService.stop());
-    const coreService = await TrellisService.open({
-      nc: trellis,
-      contract: trellisCore,
-      name: "trellis",
-      sessionKeySeed: seed,
-      authenticator,
-      metrics,
-      logger,
-      heartbeat: false,
-      ownsConnection: false,
-    });
-    mountCoreRpcs(coreService, { store });
-    await coreService.start();
-    stops.push(() => coreService.stop());
+    /**
+     * Opens a built-in contract's service as `trellis` on the TRELLIS connection, mounts its RPCs and
+     * starts it. The auth service owns the connection; the others share it (drained by its stop).
+     */
+    const serve = async <M extends AnyContractModule>(
+      contract: M,
+      mount: (service: TrellisService<M>) => void,
+      ownsConnection = false,
+    ): Promise<TrellisService<M>> => {
+      const opened = await TrellisService.open({
+        nc: trellis,
+        contract,
+        name: "trellis",
+        sessionKeySeed: seed,
+        authenticator,
+        metrics,
+        logger,
+        heartbeat: false,
+        ownsConnection,
+      });
+      mount(opened);
+      await opened.start();
+      stops.push(() => opened.stop());
+      return opened;
+    };
+    const service = await serve(trellisAuth, (opened) => mountAuthRpcs(opened, context, authority), true);
+    await serve(trellisState, (opened) => mountStateRpcs(opened, { store, bucketConnection: auth, logger }));
+    await serve(trellisCore, (opened) => mountCoreRpcs(opened, { store }));
     const jobs = await startJobsAdmin({
       nc: trellis,
       db: store.db,
@@ -301,20 +288,7 @@ export async function startControlPlane(
       }),
     });
     stops.push(() => jobs.stop());
-    const jobsService = await TrellisService.open({
-      nc: trellis,
-      contract: trellisJobs,
-      name: "trellis",
-      sessionKeySeed: seed,
-      authenticator,
-      metrics,
-      logger,
-      heartbeat: false,
-      ownsConnection: false,
-    });
-    mountJobsRpcs(jobsService, { jobs });
-    await jobsService.start();
-    stops.push(() => jobsService.stop());
+    await serve(trellisJobs, (opened) => mountJobsRpcs(opened, { jobs }));
 
     const app = createHttpApp(context, { version: CONTROL_PLANE_VERSION, metrics: () => metrics.expose() });
     const http = await startHttpServer(app, { host: config.http.host, port: config.http.port });

@@ -205,16 +205,36 @@ export async function ensureKvBucket(
   }
 }
 
-function consumerConfig(deploymentId: string, binding: EventConsumerBinding): Partial<ConsumerConfig> {
+/** What a deployment's durable consumer takes from its binding. */
+export interface DurableConsumerSettings {
+  consumerName: string;
+  ackWaitMs: number;
+  maxDeliver: number;
+  concurrency: number;
+  backoffMs: readonly number[];
+}
+
+/** How a durable consumer starts and what it reads: one filter subject or several. */
+export type ConsumerSelection = Pick<ConsumerConfig, "deliver_policy"> &
+  ({ filter_subject: string } | { filter_subjects: string[] });
+
+/** A durable consumer's configuration. */
+export type DurableConsumerConfig = Partial<ConsumerConfig> & { durable_name: string };
+
+/** The configuration of a deployment's durable consumer: explicit acks, its owner in the metadata. */
+export function durableConsumerConfig(
+  deploymentId: string,
+  settings: DurableConsumerSettings,
+  selection: ConsumerSelection,
+): DurableConsumerConfig {
   return {
-    durable_name: binding.consumerName,
+    durable_name: settings.consumerName,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: binding.replay === "all" ? DeliverPolicy.All : DeliverPolicy.New,
-    filter_subjects: binding.filterSubjects,
-    ack_wait: binding.ackWaitMs * NANOS_PER_MS,
-    max_deliver: binding.maxDeliver,
-    max_ack_pending: binding.concurrency,
-    ...(binding.backoffMs.length > 0 && { backoff: binding.backoffMs.map((ms) => ms * NANOS_PER_MS) }),
+    ...selection,
+    ack_wait: settings.ackWaitMs * NANOS_PER_MS,
+    max_deliver: settings.maxDeliver,
+    max_ack_pending: settings.concurrency,
+    ...(settings.backoffMs.length > 0 && { backoff: settings.backoffMs.map((ms) => ms * NANOS_PER_MS) }),
     metadata: { [OWNER_METADATA_KEY]: deploymentId },
   };
 }
@@ -226,20 +246,46 @@ function sameList(a: readonly unknown[] | undefined, b: readonly unknown[] | und
 }
 
 /**
- * Creates the durable consumer of an event consumer group, or adopts an existing one and updates its
- * filter subjects, ack wait, deliveries, backoff and concurrency. Its replay policy cannot change on
- * NATS: a consumer created with another one is refused (delete it to have it re-created).
+ * Whether `existing` reads what `wanted` does, and the filter fields that make it so: a single
+ * `filter_subject`, or `filter_subjects` (compared as a set).
  */
-export async function ensureEventConsumer(
+function filterChange(
+  existing: ConsumerConfig,
+  wanted: Partial<ConsumerConfig>,
+): { same: boolean; update: Partial<ConsumerConfig> } {
+  const subjects = existing.filter_subjects ?? [];
+  if (wanted.filter_subjects !== undefined) {
+    const filters = [...subjects, ...(existing.filter_subject ? [existing.filter_subject] : [])];
+    return {
+      same: sameList([...filters].sort(), wanted.filter_subjects),
+      update: {
+        filter_subjects: wanted.filter_subjects,
+        ...(existing.filter_subject ? { filter_subject: "" } : {}),
+      },
+    };
+  }
+  return {
+    same: existing.filter_subject === wanted.filter_subject && subjects.length === 0,
+    update: { filter_subject: wanted.filter_subject, ...(subjects.length > 0 && { filter_subjects: [] }) },
+  };
+}
+
+/**
+ * Creates a deployment's durable consumer on `stream`, or adopts an existing one and updates its
+ * filter, ack wait, deliveries, backoff and concurrency when they differ. A consumer of that name
+ * owned by another deployment is refused, as is one `refuse` names a reason for.
+ */
+export async function ensureOwnedConsumer(
   jsm: JetStreamManager,
+  stream: string,
   deploymentId: string,
-  binding: EventConsumerBinding,
+  label: string,
+  wanted: DurableConsumerConfig,
+  refuse?: (existing: ConsumerConfig) => string | undefined,
 ): Promise<void> {
-  const wanted = consumerConfig(deploymentId, binding);
-  const label = `Event consumer '${binding.consumerName}' on stream '${binding.stream}'`;
   let existing: ConsumerConfig | undefined;
   try {
-    existing = (await jsm.consumers.info(binding.stream, binding.consumerName)).config;
+    existing = (await jsm.consumers.info(stream, wanted.durable_name)).config;
   } catch (error) {
     if (!isNotFound(error)) {
       throw new ResourceReconcileError(`${label} could not be inspected: ${describe(error)}`, {
@@ -247,13 +293,13 @@ export async function ensureEventConsumer(
       });
     }
   }
-  try {
-    if (existing === undefined) {
-      await jsm.consumers.add(binding.stream, wanted);
+  if (existing === undefined) {
+    try {
+      await jsm.consumers.add(stream, wanted);
       return;
+    } catch (error) {
+      throw new ResourceReconcileError(`${label} could not be created: ${describe(error)}`, { cause: error });
     }
-  } catch (error) {
-    throw new ResourceReconcileError(`${label} could not be created: ${describe(error)}`, { cause: error });
   }
   const owningDeployment = owner(existing.metadata);
   if (owningDeployment !== undefined && owningDeployment !== deploymentId) {
@@ -261,17 +307,11 @@ export async function ensureEventConsumer(
       `${label} belongs to deployment '${owningDeployment}', not '${deploymentId}'`,
     );
   }
-  if (existing.deliver_policy !== wanted.deliver_policy) {
-    throw new ResourceReconcileError(
-      `${label} exists with deliver policy '${existing.deliver_policy}' but the group replays '${binding.replay}'; NATS cannot change it (delete the consumer to have it re-created)`,
-    );
-  }
-  const filters = [
-    ...(existing.filter_subjects ?? []),
-    ...(existing.filter_subject ? [existing.filter_subject] : []),
-  ];
+  const refused = refuse?.(existing);
+  if (refused !== undefined) throw new ResourceReconcileError(`${label} ${refused}`);
+  const filters = filterChange(existing, wanted);
   const same =
-    sameList([...filters].sort(), wanted.filter_subjects) &&
+    filters.same &&
     existing.ack_wait === wanted.ack_wait &&
     existing.max_deliver === wanted.max_deliver &&
     existing.max_ack_pending === wanted.max_ack_pending &&
@@ -279,9 +319,8 @@ export async function ensureEventConsumer(
     owningDeployment === deploymentId;
   if (same) return;
   try {
-    await jsm.consumers.update(binding.stream, binding.consumerName, {
-      filter_subjects: binding.filterSubjects,
-      ...(existing.filter_subject ? { filter_subject: "" } : {}),
+    await jsm.consumers.update(stream, wanted.durable_name, {
+      ...filters.update,
       ack_wait: wanted.ack_wait,
       max_deliver: wanted.max_deliver,
       max_ack_pending: wanted.max_ack_pending,
@@ -291,6 +330,28 @@ export async function ensureEventConsumer(
   } catch (error) {
     throw new ResourceReconcileError(`${label} could not be updated: ${describe(error)}`, { cause: error });
   }
+}
+
+/**
+ * Creates the durable consumer of an event consumer group, or adopts an existing one and updates its
+ * filter subjects, ack wait, deliveries, backoff and concurrency. Its replay policy cannot change on
+ * NATS: a consumer created with another one is refused (delete it to have it re-created).
+ */
+export function ensureEventConsumer(
+  jsm: JetStreamManager,
+  deploymentId: string,
+  binding: EventConsumerBinding,
+): Promise<void> {
+  const wanted = durableConsumerConfig(deploymentId, binding, {
+    deliver_policy: binding.replay === "all" ? DeliverPolicy.All : DeliverPolicy.New,
+    filter_subjects: binding.filterSubjects,
+  });
+  const label = `Event consumer '${binding.consumerName}' on stream '${binding.stream}'`;
+  return ensureOwnedConsumer(jsm, binding.stream, deploymentId, label, wanted, (existing) =>
+    existing.deliver_policy === wanted.deliver_policy
+      ? undefined
+      : `exists with deliver policy '${existing.deliver_policy}' but the group replays '${binding.replay}'; NATS cannot change it (delete the consumer to have it re-created)`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

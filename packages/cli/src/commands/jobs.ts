@@ -3,7 +3,7 @@
  * §3.7), called as the CLI's saved session — list and read jobs (with progress and logs), see which
  * services have workers online, cancel and retry jobs, and manage the dead-letter queue.
  */
-import { type Command, Option } from "@commander-js/extra-typings";
+import { type Command, Option, type OptionValues } from "@commander-js/extra-typings";
 import { JobStateSchema, JobsNotFoundError } from "@trellis/builtin-contracts";
 import type { BaseError, Result } from "@trellis/result";
 import { type Job, type JobState, ValidationError } from "@trellis/runtime";
@@ -111,6 +111,42 @@ function pageLines(page: JobPage, empty: string): string[] {
   return [...table(rows), `${shown}${more}`];
 }
 
+/** `--service` and `--type`, the filters both job lists have. */
+function withQueueFilters<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  command: Command<A, O, G>,
+) {
+  return command
+    .option("--service <service>", "only jobs of this service")
+    .option("--type <type>", "only jobs of this job type (queue)");
+}
+
+/** `--since` and the paging options both job lists have. */
+function withSinceAndPaging<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  command: Command<A, O, G>,
+) {
+  return command
+    .option("--since <time>", "only jobs updated at or after this RFC 3339 time", parseSince)
+    .option("--limit <n>", "jobs per page (1–500)", parseLimit, 50)
+    .option("--offset <n>", "skip this many jobs", parseOffset, 0);
+}
+
+/** The list request of the options above. */
+function listRequest(options: {
+  service?: string;
+  type?: string;
+  since?: string;
+  limit: number;
+  offset: number;
+}) {
+  return {
+    limit: options.limit,
+    offset: options.offset,
+    ...(options.service !== undefined && { service: options.service }),
+    ...(options.type !== undefined && { type: options.type }),
+    ...(options.since !== undefined && { since: options.since }),
+  };
+}
+
 function json(value: unknown): string {
   return JSON.stringify(value) ?? "undefined";
 }
@@ -164,31 +200,21 @@ export function registerJobsCommands(program: Command, context: CommandContext):
     .description("see and administer background jobs (as the signed-in CLI session)")
     .addHelpText("after", exitCodesHelp({ failed: FAILED }));
 
-  jobs
-    .command("list")
-    .description("list jobs, most recently updated first")
-    .option("--service <service>", "only jobs of this service")
-    .option("--type <type>", "only jobs of this job type (queue)")
-    .addOption(new Option("--state <state...>", "only jobs in these states").choices(JobStateSchema.options))
-    .option("--since <time>", "only jobs updated at or after this RFC 3339 time", parseSince)
-    .option("--limit <n>", "jobs per page (1–500)", parseLimit, 50)
-    .option("--offset <n>", "skip this many jobs", parseOffset, 0)
-    .action(async (options) => {
-      const page = await call(async (client, url) =>
-        unwrap(
-          await client.rpc.jobs.list({
-            limit: options.limit,
-            offset: options.offset,
-            ...(options.service !== undefined && { service: options.service }),
-            ...(options.type !== undefined && { type: options.type }),
-            ...(options.since !== undefined && { since: options.since }),
-            ...(options.state !== undefined && { state: options.state as JobState[] }),
-          }),
-          url,
-        ),
-      );
-      context.output().report({ text: pageLines(page, "No jobs."), json: page });
-    });
+  const list = withQueueFilters(
+    jobs.command("list").description("list jobs, most recently updated first"),
+  ).addOption(new Option("--state <state...>", "only jobs in these states").choices(JobStateSchema.options));
+  withSinceAndPaging(list).action(async (options) => {
+    const page = await call(async (client, url) =>
+      unwrap(
+        await client.rpc.jobs.list({
+          ...listRequest(options),
+          ...(options.state !== undefined && { state: options.state as JobState[] }),
+        }),
+        url,
+      ),
+    );
+    context.output().report({ text: pageLines(page, "No jobs."), json: page });
+  });
 
   jobs
     .command("get")
@@ -255,29 +281,14 @@ export function registerJobsCommands(program: Command, context: CommandContext):
   action(jobs, "retry", "run a failed job again", (client, id) => client.rpc.jobs.retry({ id }));
 
   const dlq = jobs.command("dlq").description("the dead-letter queue: jobs that ran out of deliveries");
-  dlq
-    .command("list")
-    .description("list dead-lettered jobs, most recent first")
-    .option("--service <service>", "only jobs of this service")
-    .option("--type <type>", "only jobs of this job type (queue)")
-    .option("--since <time>", "only jobs updated at or after this RFC 3339 time", parseSince)
-    .option("--limit <n>", "jobs per page (1–500)", parseLimit, 50)
-    .option("--offset <n>", "skip this many jobs", parseOffset, 0)
-    .action(async (options) => {
-      const page = await call(async (client, url) =>
-        unwrap(
-          await client.rpc.jobs.listDLQ({
-            limit: options.limit,
-            offset: options.offset,
-            ...(options.service !== undefined && { service: options.service }),
-            ...(options.type !== undefined && { type: options.type }),
-            ...(options.since !== undefined && { since: options.since }),
-          }),
-          url,
-        ),
-      );
-      context.output().report({ text: pageLines(page, "The dead-letter queue is empty."), json: page });
-    });
+  withSinceAndPaging(
+    withQueueFilters(dlq.command("list").description("list dead-lettered jobs, most recent first")),
+  ).action(async (options) => {
+    const page = await call(async (client, url) =>
+      unwrap(await client.rpc.jobs.listDLQ(listRequest(options)), url),
+    );
+    context.output().report({ text: pageLines(page, "The dead-letter queue is empty."), json: page });
+  });
   action(dlq, "replay", "run a dead-lettered job again, with the same id", (client, id) =>
     client.rpc.jobs.replayDLQ({ id }),
   );

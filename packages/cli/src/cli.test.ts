@@ -6,7 +6,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ExitCode, main, readPackageInfo } from "./index.js";
+import { runCli } from "../test/support/run.js";
+import { ExitCode, readPackageInfo } from "./index.js";
 import { findDuplicateKey, parseJsonStrict } from "./json-file.js";
 
 const conformance = new URL("../../../conformance/", import.meta.url);
@@ -14,19 +15,7 @@ const readConformance = (path: string): unknown =>
   JSON.parse(readFileSync(new URL(path, conformance), "utf8"));
 const referencePath = (id: string) => new URL(`reference-manifests/${id}.json`, conformance).pathname;
 
-async function run(...args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(["node", "trellis", ...args], {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-  });
-  return { code, stdout, stderr };
-}
+const run = (...args: string[]) => runCli(args);
 
 type Manifest = { events: Record<string, unknown> } & Record<string, unknown>;
 

@@ -19,7 +19,8 @@ import { JOBS_WORK_STREAM, type JobEventType, jobEventSubject } from "@trellis/c
 import { JOB_EVENT_STATE, type JobEvent } from "@trellis/runtime";
 import { type PlatformHandle, startPlatform } from "@trellis/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginWithPassword, main } from "../src/index.js";
+import { loginWithPassword } from "../src/index.js";
+import { runCli } from "./support/run.js";
 
 const xdg = mkdtempSync(join(tmpdir(), "trellis-cli-jobs-"));
 process.env.XDG_CONFIG_HOME = xdg;
@@ -61,19 +62,7 @@ afterAll(async () => {
 });
 
 /** Runs the CLI in-process. */
-async function run(...args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(["node", "trellis", ...args], {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-  });
-  return { code, stdout, stderr };
-}
+const run = (...args: string[]) => runCli(args);
 
 async function runJson(...args: string[]) {
   const result = await run("--format", "json", ...args);

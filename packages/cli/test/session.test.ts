@@ -13,11 +13,11 @@ import {
   CliError,
   ExitCode,
   loginWithPassword,
-  main,
   readSession,
   SESSION_FILE,
   trellisCli,
 } from "../src/index.js";
+import { runCli } from "./support/run.js";
 
 const xdg = mkdtempSync(join(tmpdir(), "trellis-cli-xdg-"));
 process.env.XDG_CONFIG_HOME = xdg;
@@ -34,22 +34,6 @@ afterAll(async () => {
   await platform?.stop();
   rmSync(xdg, { recursive: true, force: true });
 });
-
-/** Runs the CLI in-process; `onStderr` sees stderr as it is written. */
-async function run(args: string[], onStderr?: (text: string) => void) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(["node", "trellis", ...args], {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-      onStderr?.(text);
-    },
-  });
-  return { code, stdout, stderr };
-}
 
 async function postJson(url: string, body: unknown): Promise<number> {
   const response = await fetch(url, {
@@ -90,27 +74,27 @@ describe("loginWithPassword, whoami, logout", () => {
       user: { userId: result.user.userId },
     });
 
-    const who = await run(["whoami"]);
+    const who = await runCli(["whoami"]);
     expect(who.code).toBe(ExitCode.Ok);
     expect(who.stdout).toContain(`User:         ${admin().username} (${result.user.userId})`);
     expect(who.stdout).toContain(`Identity:     local:${admin().username}`);
     expect(who.stdout).toMatch(/Capabilities: .*admin/);
 
-    const json = await run(["whoami", "--format", "json"]);
+    const json = await runCli(["whoami", "--format", "json"]);
     expect(JSON.parse(json.stdout)).toMatchObject({
       trellisUrl: platform.url,
       user: { userId: result.user.userId, capabilities: expect.arrayContaining(["admin"]) },
     });
 
-    const out = await run(["logout"]);
+    const out = await runCli(["logout"]);
     expect(out.code).toBe(ExitCode.Ok);
     expect(out.stdout).toContain(`Logged out of ${platform.url}.`);
     expect(existsSync(sessionPath)).toBe(false);
 
-    const after = await run(["whoami"]);
+    const after = await runCli(["whoami"]);
     expect(after.code).toBe(ExitCode.Failed);
     expect(after.stderr).toContain("not logged in; run 'trellis login <url>' first");
-    const again = await run(["logout", "--format", "json"]);
+    const again = await runCli(["logout", "--format", "json"]);
     expect(again.code).toBe(ExitCode.Failed);
     expect(JSON.parse(again.stderr).error.code).toBe("not-logged-in");
   });
@@ -123,14 +107,14 @@ describe("loginWithPassword, whoami, logout", () => {
     });
     const kept = join(xdg, "kept-session.json");
     copyFileSync(sessionPath, kept);
-    expect((await run(["logout"])).code).toBe(ExitCode.Ok);
+    expect((await runCli(["logout"])).code).toBe(ExitCode.Ok);
     copyFileSync(kept, sessionPath);
 
-    const who = await run(["whoami", "--format", "json"]);
+    const who = await runCli(["whoami", "--format", "json"]);
     expect(who.code).toBe(ExitCode.Failed);
     expect(JSON.parse(who.stderr).error).toMatchObject({ code: "session-ended", trellisUrl: platform.url });
     // logout still clears the local state, reporting that nothing was left to revoke.
-    const out = await run(["logout"]);
+    const out = await runCli(["logout"]);
     expect(out.code).toBe(ExitCode.Ok);
     expect(out.stdout).toContain("had already ended");
     expect(existsSync(sessionPath)).toBe(false);
@@ -169,7 +153,7 @@ describe("trellis login <url>", () => {
     const urlPrinted = new Promise<string>((resolve) => {
       sawUrl = resolve;
     });
-    const running = run(["login", platform.url, "--format", "json", "--timeout", "30"], (text) => {
+    const running = runCli(["login", platform.url, "--format", "json", "--timeout", "30"], (text) => {
       for (const line of text.split("\n").filter((l) => l.startsWith("{"))) {
         const parsed = JSON.parse(line) as { loginUrl?: string; flowId?: string };
         if (parsed.loginUrl && parsed.flowId) {
@@ -196,14 +180,14 @@ describe("trellis login <url>", () => {
       user: { name: admin().username },
       file: sessionPath,
     });
-    const who = await run(["whoami"]);
+    const who = await runCli(["whoami"]);
     expect(who.stdout).toContain(`Identity:     local:${admin().username}`);
-    expect((await run(["logout"])).code).toBe(ExitCode.Ok);
+    expect((await runCli(["logout"])).code).toBe(ExitCode.Ok);
   });
 
   it("fails clearly when the control plane cannot be reached", async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
-    const result = await run(["login", url, "--format", "json"]);
+    const result = await runCli(["login", url, "--format", "json"]);
     expect(result.code).toBe(ExitCode.Failed);
     const error = JSON.parse(result.stderr).error as { code: string; message: string };
     expect(error.code).toBe("unreachable");
@@ -212,13 +196,13 @@ describe("trellis login <url>", () => {
   });
 
   it("refuses a URL that is not http(s)", async () => {
-    const result = await run(["login", "ftp://example.test"]);
+    const result = await runCli(["login", "ftp://example.test"]);
     expect(result.code).toBe(ExitCode.Usage);
     expect(result.stderr).toContain("'ftp://example.test' is not an http(s) URL");
   });
 
   it("times out when nobody approves the flow", async () => {
-    const result = await run(["login", platform.url, "--format", "json", "--timeout", "1"]);
+    const result = await runCli(["login", platform.url, "--format", "json", "--timeout", "1"]);
     expect(result.code).toBe(ExitCode.Failed);
     const lines = result.stderr.trim().split("\n");
     expect(JSON.parse(lines[0] ?? "{}")).toHaveProperty("loginUrl");

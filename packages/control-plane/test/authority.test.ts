@@ -4,49 +4,18 @@
  * `Auth.DeploymentAuthority.*` RPCs — plans, updates, acknowledged migrations, rejections,
  * `mutable-dev` auto-acceptance, subject collisions and dependencies.
  */
-import { trellisAuth } from "@trellis/builtin-contracts";
-import { type ContractManifest, defineAgentContract } from "@trellis/contracts";
+import type { ContractManifest } from "@trellis/contracts";
 import type { BaseError, Result } from "@trellis/result";
 import { AuthError, type TrellisClient, ValidationError } from "@trellis/runtime";
 import { generateSessionSeed, natsConnectValue, sessionKeyFromSeed, signDomain } from "@trellis/runtime/auth";
 import { type PlatformHandle, startPlatform } from "@trellis/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { trellisCli } from "../../cli/src/session/contract.js";
 import { billingModule, clashModule, presented, shopModule } from "./support/authority-contracts.js";
 import { signIn } from "./support/platform-sign-in.js";
 
-const adminTool = defineAgentContract({}, () => ({
-  id: "authority-test-admin@v1",
-  displayName: "Authority test admin",
-  description: "Provisions deployments and decides their authority plans.",
-  uses: {
-    required: {
-      auth: trellisAuth.use({
-        rpc: {
-          call: [
-            "Auth.Deployments.Create",
-            "Auth.Deployments.Disable",
-            "Auth.Deployments.Enable",
-            "Auth.ServiceInstances.Provision",
-            "Auth.ServiceInstances.Disable",
-            "Auth.ServiceInstances.Enable",
-            "Auth.DeploymentAuthority.List",
-            "Auth.DeploymentAuthority.Get",
-            "Auth.DeploymentAuthority.Plan",
-            "Auth.DeploymentAuthority.Plans.List",
-            "Auth.DeploymentAuthority.Plans.Get",
-            "Auth.DeploymentAuthority.AcceptUpdate",
-            "Auth.DeploymentAuthority.AcceptMigration",
-            "Auth.DeploymentAuthority.Reject",
-            "Auth.DeploymentAuthority.Reconcile",
-          ],
-        },
-      }),
-    },
-  },
-}));
-
 let platform: PlatformHandle;
-let admin: TrellisClient<typeof adminTool>;
+let admin: TrellisClient<typeof trellisCli>;
 
 function ok<T>(result: Result<T, BaseError>): T {
   if (result.isErr()) throw new Error(`unexpected error: ${result.error.message}`);
@@ -123,7 +92,7 @@ beforeAll(async () => {
   platform = await startPlatform();
   const credentials = platform.admin;
   if (!credentials) throw new Error("no dev admin");
-  admin = await signIn(platform, adminTool, credentials.username, credentials.password);
+  admin = await signIn(platform, trellisCli, credentials.username, credentials.password);
 }, 60_000);
 
 afterAll(async () => {
@@ -204,7 +173,7 @@ describe("POST /bootstrap/service", () => {
     expect(invalid.body.reason).toBe("presented_contract_invalid");
     expect(invalid.body.message).toContain("/rpc/Billing.Charge");
 
-    const wrongKind = await bootstrap(instance.seed, adminTool);
+    const wrongKind = await bootstrap(instance.seed, trellisCli);
     expect(wrongKind.status).toBe(409);
     expect(wrongKind.body).toMatchObject({
       reason: "presented_contract_invalid",

@@ -19,46 +19,17 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { JobsNotFoundError, trellisJobs } from "@trellis/builtin-contracts";
-import {
-  defineAgentContract,
-  JOBS_WORK_STREAM,
-  type JobEventType,
-  jobEventSubject,
-} from "@trellis/contracts";
+import { JobsNotFoundError } from "@trellis/builtin-contracts";
+import { JOBS_WORK_STREAM, type JobEventType, jobEventSubject } from "@trellis/contracts";
 import { JOB_EVENT_STATE, type Job, type JobEvent, ValidationError } from "@trellis/runtime";
 import { type PlatformHandle, startPlatform } from "@trellis/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { trellisCli } from "../../cli/src/session/contract.js";
 import { JobsProjection } from "../src/jobs/projection.js";
 import { compareProjections, rebuildJobsProjection } from "../src/jobs/rebuild.js";
 import { openDatabase } from "../src/store/database.js";
 import { signIn } from "./support/platform-sign-in.js";
 import { connectTrellisAccount, eventually, ok } from "./support/services.js";
-
-const jobsAdminContract = defineAgentContract({}, () => ({
-  id: "e2e.jobs-admin@v1",
-  displayName: "Jobs test admin",
-  description: "Reads and administers background jobs.",
-  uses: {
-    required: {
-      jobs: trellisJobs.use({
-        rpc: {
-          call: [
-            "Jobs.Health",
-            "Jobs.List",
-            "Jobs.Get",
-            "Jobs.ListServices",
-            "Jobs.ListDLQ",
-            "Jobs.Cancel",
-            "Jobs.Retry",
-            "Jobs.ReplayDLQ",
-            "Jobs.DismissDLQ",
-          ],
-        },
-      }),
-    },
-  },
-}));
 
 const SERVICE = "billing";
 const QUEUE = "refund";
@@ -69,7 +40,7 @@ const context = {
 };
 
 let platform: PlatformHandle;
-let admin: Awaited<ReturnType<typeof signIn<typeof jobsAdminContract>>>;
+let admin: Awaited<ReturnType<typeof signIn<typeof trellisCli>>>;
 let nc: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
@@ -79,7 +50,7 @@ beforeAll(async () => {
   platform = await startPlatform();
   const credentials = platform.admin;
   if (!credentials) throw new Error("no dev admin");
-  admin = await signIn(platform, jobsAdminContract, credentials.username, credentials.password);
+  admin = await signIn(platform, trellisCli, credentials.username, credentials.password);
   nc = await connectTrellisAccount(platform);
   js = jetstream(nc);
   jsm = await jetstreamManager(nc);

@@ -14,7 +14,7 @@ import {
   waitForDetachedFlow,
 } from "@trellis/runtime";
 import { generateSessionSeed, sessionKeyFromSeed } from "@trellis/runtime/auth";
-import { type PlatformHandle, startPlatform } from "@trellis/testing";
+import { approveSignIn, type PlatformHandle, startPlatform } from "@trellis/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrdersAgent } from "../src/agent.js";
 import { ORDERS_CAPABILITIES, type Order, type ordersContract } from "../src/contract.js";
@@ -46,33 +46,10 @@ let platform: PlatformHandle;
 let service: TrellisService<typeof ordersContract>;
 const closers: (() => Promise<void>)[] = [];
 
-async function postJson(url: string, body: unknown): Promise<Response> {
-  return fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-}
-
 /** Completes a detached login over HTTP as `username`: local sign-in, then approval when asked. */
 function loginAs(username: string, password: string): (info: AuthRequiredInfo) => Promise<void> {
   return async (info) => {
-    const login = await postJson(`${platform.url}/auth/login/local`, {
-      flowId: info.flowId,
-      username,
-      password,
-    });
-    if (login.status !== 200) throw new Error(`local login failed (${login.status}): ${await login.text()}`);
-    const state = (await (await fetch(`${platform.url}/auth/flow/${info.flowId}`)).json()) as {
-      status: string;
-    };
-    if (state.status === "approval_required") {
-      const approval = await postJson(`${platform.url}/auth/flow/${info.flowId}/approval`, {
-        approved: true,
-      });
-      if (approval.status !== 200)
-        throw new Error(`approval failed (${approval.status}): ${await approval.text()}`);
-    }
+    await approveSignIn(platform.url, info.flowId, username, password);
     await waitForDetachedFlow(info, { pollIntervalMs: 100, timeoutMs: 10_000 });
   };
 }

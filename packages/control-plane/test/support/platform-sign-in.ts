@@ -4,15 +4,7 @@
  */
 import type { AnyContractModule } from "@trellis/contracts";
 import { type AuthRequiredInfo, TrellisClient, waitForDetachedFlow } from "@trellis/runtime";
-import type { PlatformHandle } from "@trellis/testing";
-
-async function postJson(url: string, body: unknown): Promise<Response> {
-  return fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-}
+import { approveSignIn, type PlatformHandle } from "@trellis/testing";
 
 /** Signs in locally as `username` on the flow and approves its contract; throws on any refusal. */
 export async function approveFlow(
@@ -21,20 +13,7 @@ export async function approveFlow(
   username: string,
   password: string,
 ): Promise<void> {
-  const login = await postJson(`${platform.url}/auth/login/local`, {
-    flowId: info.flowId,
-    username,
-    password,
-  });
-  if (login.status !== 200) throw new Error(`local login failed (${login.status}): ${await login.text()}`);
-  const state = (await (await fetch(`${platform.url}/auth/flow/${info.flowId}`)).json()) as {
-    status: string;
-  };
-  if (state.status === "approval_required") {
-    const approval = await postJson(`${platform.url}/auth/flow/${info.flowId}/approval`, { approved: true });
-    if (approval.status !== 200)
-      throw new Error(`approval failed (${approval.status}): ${await approval.text()}`);
-  }
+  await approveSignIn(platform.url, info.flowId, username, password);
   await waitForDetachedFlow(info, { pollIntervalMs: 100, timeoutMs: 10_000 });
 }
 

@@ -16,7 +16,14 @@ import { type NatsServerHandle, startNatsServer } from "@trellis/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { connectService, KVError, TransportError, TrellisClient, TrellisService } from "../src/index.js";
+import {
+  type ConnectServiceOptions,
+  connectService,
+  KVError,
+  TransportError,
+  TrellisClient,
+  TrellisService,
+} from "../src/index.js";
 
 const Order = z.object({ id: z.string(), total: z.number() });
 const orders = defineServiceContract(
@@ -41,6 +48,18 @@ let nats: NatsServerHandle;
 let monitorPort: number;
 let platformNc: NatsConnection;
 const sentinelSeed = new TextDecoder().decode(createUser().getSeed());
+
+/** Connects the orders service through `trellisUrl`: a fresh seed and no logs unless `options` say otherwise. */
+function connectOrders(trellisUrl: string, options: Partial<ConnectServiceOptions<typeof orders>> = {}) {
+  return connectService({
+    trellisUrl,
+    contract: orders,
+    name: "orders",
+    sessionKeySeed: generateSessionSeed(),
+    logger: false,
+    ...options,
+  });
+}
 
 /** A free loopback port (nothing listens on it when this resolves). */
 async function freePort(): Promise<number> {
@@ -252,14 +271,7 @@ describe("TrellisService.connect", () => {
         );
       },
     });
-    const service = await connectService({
-      trellisUrl: peer.url,
-      contract: orders,
-      name: "orders",
-      sessionKeySeed: seed,
-      logger: false,
-      heartbeat: false,
-    });
+    const service = await connectOrders(peer.url, { sessionKeySeed: seed, heartbeat: false });
     const callerNc = await connect({ servers: nats.url, inboxPrefix: `_INBOX.${callerKey.slice(0, 16)}` });
     try {
       service.handle.rpc.orders.get(async ({ input, context }) =>
@@ -289,13 +301,7 @@ describe("TrellisService.connect", () => {
   ])("fails with trellis.bootstrap.failed on %i %s, naming it", async (status, reason, message) => {
     const peer = await new ScriptedBootstrap([refuse(status, reason, { message })]).listen();
     try {
-      const error = await connectService({
-        trellisUrl: peer.url,
-        contract: orders,
-        name: "orders",
-        sessionKeySeed: generateSessionSeed(),
-        logger: false,
-      }).catch((caught: unknown) => caught);
+      const error = await connectOrders(peer.url).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(TransportError);
       expect((error as TransportError).code).toBe("trellis.bootstrap.failed");
       expect((error as TransportError).message).toContain(reason);
@@ -309,15 +315,7 @@ describe("TrellisService.connect", () => {
   it("fails when the manifest is still required after presenting it", async () => {
     const peer = await new ScriptedBootstrap([refuse(409, "manifest_required")]).listen();
     try {
-      await expect(
-        connectService({
-          trellisUrl: peer.url,
-          contract: orders,
-          name: "orders",
-          sessionKeySeed: generateSessionSeed(),
-          logger: false,
-        }),
-      ).rejects.toThrow(/manifest_required/);
+      await expect(connectOrders(peer.url)).rejects.toThrow(/manifest_required/);
       expect(peer.requests).toHaveLength(2);
       expect(peer.requests[1]?.contract).toEqual(orders.CONTRACT);
     } finally {
@@ -328,15 +326,7 @@ describe("TrellisService.connect", () => {
   it("fails on a malformed ready reply", async () => {
     const peer = await new ScriptedBootstrap([() => ({ status: 200, body: { status: "ready" } })]).listen();
     try {
-      await expect(
-        connectService({
-          trellisUrl: peer.url,
-          contract: orders,
-          name: "orders",
-          sessionKeySeed: generateSessionSeed(),
-          logger: false,
-        }),
-      ).rejects.toThrow(/ready reply is malformed/);
+      await expect(connectOrders(peer.url)).rejects.toThrow(/ready reply is malformed/);
     } finally {
       await peer.close();
     }
@@ -352,14 +342,7 @@ describe("TrellisService.connect", () => {
         : ready(seed, { serverNow: serverNow() });
     const peer = await new ScriptedBootstrap([check, check]).listen();
     const { logger, lines } = captureLogger();
-    const service = await connectService({
-      trellisUrl: peer.url,
-      contract: orders,
-      name: "orders",
-      sessionKeySeed: seed,
-      logger,
-      heartbeat: false,
-    });
+    const service = await connectOrders(peer.url, { sessionKeySeed: seed, logger, heartbeat: false });
     try {
       expect(peer.requests).toHaveLength(2);
       expect(Math.abs(peer.requests[1]!.iat - serverNow())).toBeLessThanOrEqual(2);
@@ -376,15 +359,7 @@ describe("TrellisService.connect", () => {
       () => ({ status: 400, body: { reason: "iat_out_of_range", serverNow: 1_000_000 } }),
     ]).listen();
     try {
-      await expect(
-        connectService({
-          trellisUrl: peer.url,
-          contract: orders,
-          name: "orders",
-          sessionKeySeed: generateSessionSeed(),
-          logger: false,
-        }),
-      ).rejects.toThrow(/iat_out_of_range/);
+      await expect(connectOrders(peer.url)).rejects.toThrow(/iat_out_of_range/);
       expect(peer.requests).toHaveLength(2);
     } finally {
       await peer.close();
@@ -397,10 +372,7 @@ describe("TrellisService.connect", () => {
     const peer = new ScriptedBootstrap([() => ready(seed)]);
     const { logger, lines } = captureLogger();
     const started = Date.now();
-    const connecting = connectService({
-      trellisUrl: `http://127.0.0.1:${port}`,
-      contract: orders,
-      name: "orders",
+    const connecting = connectOrders(`http://127.0.0.1:${port}`, {
       sessionKeySeed: seed,
       logger,
       heartbeat: false,
@@ -428,14 +400,9 @@ describe("TrellisService.connect", () => {
     ]).listen();
     const controller = new AbortController();
     try {
-      const connecting = connectService({
-        trellisUrl: peer.url,
-        contract: orders,
-        name: "orders",
-        sessionKeySeed: generateSessionSeed(),
-        logger: false,
-        bootstrap: { signal: controller.signal },
-      }).catch((caught: unknown) => caught);
+      const connecting = connectOrders(peer.url, { bootstrap: { signal: controller.signal } }).catch(
+        (caught: unknown) => caught,
+      );
       await new Promise((resolve) => setTimeout(resolve, 200));
       const abortedAt = Date.now();
       controller.abort();
@@ -454,13 +421,9 @@ describe("TrellisService.connect", () => {
     const peer = await new ScriptedBootstrap([() => ready(seed, { bucket: "svc_orders_missing" })]).listen();
     const before = await connectionCount();
     try {
-      const error = await connectService({
-        trellisUrl: peer.url,
-        contract: orders,
-        name: "orders",
-        sessionKeySeed: seed,
-        logger: false,
-      }).catch((caught: unknown) => caught);
+      const error = await connectOrders(peer.url, { sessionKeySeed: seed }).catch(
+        (caught: unknown) => caught,
+      );
       expect(error).toBeInstanceOf(KVError);
       expect((error as KVError).message).toContain("svc_orders_missing");
       const deadline = Date.now() + 2000;

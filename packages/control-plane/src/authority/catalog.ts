@@ -6,6 +6,7 @@
 import { BUILTIN_CONTRACTS } from "@trellis/builtin-contracts";
 import { type ContractManifest, type ContractResolver, subjectCollisionKey } from "@trellis/contracts";
 import type { ControlPlaneStore } from "../store/store.js";
+import { surfaceSections } from "./proposal.js";
 
 /** One contract digest of the catalog. */
 export interface CatalogContract {
@@ -61,13 +62,7 @@ interface SubjectEntry {
 
 function subjectsOf(manifest: ContractManifest): SubjectEntry[] {
   const entries: SubjectEntry[] = [];
-  const families = [
-    ["rpc", manifest.rpc],
-    ["operation", manifest.operations],
-    ["event", manifest.events],
-    ["feed", manifest.feeds],
-  ] as const;
-  for (const [kind, section] of families) {
+  for (const [kind, section] of surfaceSections(manifest)) {
     for (const [name, surface] of Object.entries(section ?? {})) {
       entries.push({ kind, name, key: subjectCollisionKey(surface.subject) });
     }

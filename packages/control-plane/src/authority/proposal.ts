@@ -33,6 +33,16 @@ interface NeedSets {
   provided: Map<string, ProvidedSurface>;
 }
 
+/** The surfaces a manifest provides, by kind (`rpc`, `operation`, `event`, `feed`). */
+export function surfaceSections(manifest: ContractManifest) {
+  return [
+    ["rpc", manifest.rpc],
+    ["operation", manifest.operations],
+    ["event", manifest.events],
+    ["feed", manifest.feeds],
+  ] as const;
+}
+
 /** Identity of a used surface (`contractId:kind:name:action`). */
 export function surfaceNeedKey(need: Pick<SurfaceNeed, "contractId" | "kind" | "name" | "action">): string {
   return `${need.contractId}:${need.kind}:${need.name}:${need.action}`;
@@ -147,13 +157,7 @@ export function deriveProposal(
   }
 
   const providedSurfaces: ProvidedSurface[] = [];
-  const families = [
-    ["rpc", manifest.rpc],
-    ["operation", manifest.operations],
-    ["event", manifest.events],
-    ["feed", manifest.feeds],
-  ] as const;
-  for (const [kind, section] of families) {
+  for (const [kind, section] of surfaceSections(manifest)) {
     for (const name of Object.keys(section ?? {}).sort())
       providedSurfaces.push({ contractId: manifest.id, kind, name });
   }

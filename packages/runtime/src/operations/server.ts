@@ -31,7 +31,7 @@ import {
 import { HEADERS, STATUS_ERROR } from "../headers.js";
 import { newUlid } from "../ids.js";
 import type { CallerAuthenticator } from "../rpc/authenticator.js";
-import { ConcurrencyLimiter } from "../rpc/limiter.js";
+import { handleConcurrently } from "../rpc/limiter.js";
 import { authenticateInbound } from "../rpc/server.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -244,18 +244,13 @@ export class OperationServer {
   private serve(subject: string, handle: (msg: Msg) => Promise<void>): void {
     const sub = this.options.nc.subscribe(subject, { queue: this.options.serviceName });
     this.subscriptions.push(sub);
-    const limiter = new ConcurrencyLimiter(this.options.maxConcurrent ?? 256);
-    const loop = async () => {
-      for await (const msg of sub) {
-        await limiter.acquire();
-        void handle(msg)
-          .catch((cause) =>
-            this.options.logger.error({ err: cause, subject }, "Operation request failed unexpectedly"),
-          )
-          .finally(() => limiter.release());
-      }
-    };
-    this.loops.push(loop());
+    this.loops.push(
+      handleConcurrently(sub, this.options.maxConcurrent ?? 256, (msg) =>
+        handle(msg).catch((cause) =>
+          this.options.logger.error({ err: cause, subject }, "Operation request failed unexpectedly"),
+        ),
+      ),
+    );
   }
 
   // ------------------------------------------------------------------------------------------

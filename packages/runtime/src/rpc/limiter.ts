@@ -1,3 +1,5 @@
+import type { Msg, Subscription } from "@nats-io/transport-node";
+
 /** A counting semaphore that bounds how many requests are handled at once. */
 export class ConcurrencyLimiter {
   private active = 0;
@@ -23,4 +25,22 @@ export class ConcurrencyLimiter {
     if (next) next();
     else this.active--;
   }
+}
+
+/**
+ * Handles each message of `sub` with at most `limit` handlers running at once (a bad `limit` throws
+ * here, synchronously); the promise settles when the subscription ends. `handle` must not reject.
+ */
+export function handleConcurrently(
+  sub: Subscription,
+  limit: number,
+  handle: (msg: Msg) => Promise<void>,
+): Promise<void> {
+  const limiter = new ConcurrencyLimiter(limit);
+  return (async () => {
+    for await (const msg of sub) {
+      await limiter.acquire();
+      void handle(msg).finally(() => limiter.release());
+    }
+  })();
 }

@@ -20,7 +20,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { extractTraceContext, failSpan, SpanKind, traceIdOf, tracer } from "../telemetry/tracing.js";
 import type { SchemaSet } from "../validation/schemas.js";
 import { type AuthenticatedRequest, type CallerAuthenticator, SYSTEM_CALLER } from "./authenticator.js";
-import { ConcurrencyLimiter } from "./limiter.js";
+import { handleConcurrently } from "./limiter.js";
 
 /** What a handler knows about the request. */
 export interface RpcContext {
@@ -122,20 +122,11 @@ export class RpcServer {
     this.options.logger.info({ method, subject }, `Mounting ${method} RPC handler`);
     const sub = this.options.nc.subscribe(subject, { queue: this.options.serviceName });
     this.subscriptions.push(sub);
-    const limiter = new ConcurrencyLimiter(this.options.maxConcurrent ?? 256);
-    const loop = async () => {
-      for await (const msg of sub) {
-        await limiter.acquire();
-        void this.handle(
-          method,
-          descriptor,
-          msg,
-          handler as RpcHandler<unknown, unknown, object>,
-          extra,
-        ).finally(() => limiter.release());
-      }
-    };
-    this.loops.push(loop());
+    this.loops.push(
+      handleConcurrently(sub, this.options.maxConcurrent ?? 256, (msg) =>
+        this.handle(method, descriptor, msg, handler as RpcHandler<unknown, unknown, object>, extra),
+      ),
+    );
   }
 
   /** Stops receiving requests and lets in-flight ones finish. */

@@ -241,6 +241,18 @@ export class OperationServer {
     await this.options.store.stop();
   }
 
+  /** Counts a refused or failed operation request in the error metric. */
+  private countError(name: string, error: BaseError, phase: string, authReason?: string): void {
+    this.options.metrics?.error({
+      type: error.name,
+      surface: "operation",
+      direction: "server",
+      operation: name,
+      phase,
+      ...(authReason && { authReason }),
+    });
+  }
+
   private serve(subject: string, handle: (msg: Msg) => Promise<void>): void {
     const sub = this.options.nc.subscribe(subject, { queue: this.options.serviceName });
     this.subscriptions.push(sub);
@@ -271,14 +283,7 @@ export class OperationServer {
     const requestId = msg.headers?.get(HEADERS.requestId) || undefined;
     const refuse = (error: BaseError, phase: string, authReason?: string) => {
       failSpan(span, error);
-      metrics?.error({
-        type: error.name,
-        surface: "operation",
-        direction: "server",
-        operation: name,
-        phase,
-        ...(authReason && { authReason }),
-      });
+      this.countError(name, error, phase, authReason);
       this.replyError(msg, this.annotate(error, name, requestId, traceId));
       span.end();
     };
@@ -349,9 +354,9 @@ export class OperationServer {
     handler: OperationHandler<unknown, unknown, unknown, AnySignals, object>,
     args: Parameters<OperationHandler<unknown, unknown, unknown, AnySignals, object>>[0],
   ): Promise<void> {
-    const { logger, metrics } = this.options;
+    const { logger } = this.options;
     const fail = async (error: BaseError, phase: string) => {
-      metrics?.error({ type: error.name, surface: "operation", direction: "server", operation: name, phase });
+      this.countError(name, error, phase);
       const failed = await op.fail(error);
       if (failed.isErr() && !(failed.error instanceof OperationAlreadyTerminalError)) {
         logger.error(
@@ -427,18 +432,10 @@ export class OperationServer {
 
   private async control(name: string, descriptor: OperationDescriptor, msg: Msg): Promise<void> {
     if (!msg.reply) return;
-    const { metrics } = this.options;
     const requestId = msg.headers?.get(HEADERS.requestId) || undefined;
     const traceId = traceIdOf(undefined, msg.headers);
     const refuse = (error: BaseError, phase: string, authReason?: string) => {
-      metrics?.error({
-        type: error.name,
-        surface: "operation",
-        direction: "server",
-        operation: name,
-        phase,
-        ...(authReason && { authReason }),
-      });
+      this.countError(name, error, phase, authReason);
       this.reply(msg, { kind: "error", error: this.annotate(error, name, requestId, traceId) });
     };
     let body: unknown;

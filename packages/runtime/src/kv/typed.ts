@@ -3,12 +3,13 @@
  * the service only binds to, with every value validated against the resource's schema on the way in
  * and on the way out.
  */
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+
 import { type KV, Kvm, KvWatchInclude, type KvEntry as NatsKvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AsyncResult, type BaseError, Result } from "@trellis/result";
 import { KVError, ValidationError } from "../errors/errors.js";
 import type { SchemaSet } from "../validation/schemas.js";
+import { isStreamNotFound, isWrongLastSequence } from "./jetstream-errors.js";
 import {
   escapeKvKey,
   escapeKvKeyFilter,
@@ -95,18 +96,6 @@ function acceptEscapedKeys(kv: KV): KV {
     if (reason) throw new Error(`invalid key filter '${filter}': ${reason}`);
   };
   return Object.assign(kv, { validateKey, validateSearchKey });
-}
-
-function isWrongLastSequence(cause: unknown): boolean {
-  return (
-    cause instanceof JetStreamApiError &&
-    (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
-}
-
-function isStreamNotFound(cause: unknown): boolean {
-  return cause instanceof JetStreamApiError && cause.code === JetStreamApiCodes.StreamNotFound;
 }
 
 /** A KV bucket whose values follow one schema. */

@@ -4,11 +4,12 @@
  * replicas can change the same operation safely, and one watch of the whole bucket per replica that
  * tells it about every change, whichever replica made it.
  */
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+
 import { type KV, type KvEntry, Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type BaseError, Result } from "@trellis/result";
 import { KVError } from "../errors/errors.js";
+import { isStreamNotFound, isWrongLastSequence } from "../kv/jetstream-errors.js";
 import type { Logger } from "../telemetry/logger.js";
 import { type OperationRecord, recordSchema } from "./model.js";
 
@@ -34,18 +35,6 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_ATTEMPTS = 25;
 /** Delay before a broken bucket watch is resumed, ms. */
 const REWATCH_DELAY_MS = 500;
-
-function isWrongLastSequence(cause: unknown): boolean {
-  return (
-    cause instanceof JetStreamApiError &&
-    (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
-}
-
-function isStreamNotFound(cause: unknown): boolean {
-  return cause instanceof JetStreamApiError && cause.code === JetStreamApiCodes.StreamNotFound;
-}
 
 /** Is `id` a possible operation id (and so a valid key)? */
 export function isOperationId(id: string): boolean {

@@ -16,13 +16,14 @@
  * **Revisions** are the bucket's sequence numbers, as decimal strings. An entry whose `expiresAt` has
  * passed is absent everywhere, and is deleted opportunistically when met.
  */
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ContractModule } from "@trellis/contracts";
 import { type BaseError, Result, UnexpectedError } from "@trellis/result";
 import { z } from "zod";
 import { AuthError, ValidationError } from "../errors/errors.js";
+import { isWrongLastSequence } from "../kv/jetstream-errors.js";
 import type { RpcContext, RpcHandler, RpcServer } from "../rpc/server.js";
 import type { Logger } from "../telemetry/logger.js";
 import {
@@ -171,14 +172,6 @@ const EnvelopeSchema = z.object({
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function isWrongLastSequence(cause: unknown): boolean {
-  return (
-    cause instanceof JetStreamApiError &&
-    (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
-}
 
 function invalid(path: string, message: string): ValidationError {
   return new ValidationError([{ path, message }]);

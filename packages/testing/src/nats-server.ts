@@ -77,9 +77,8 @@ async function startOnce(binary: string, options: StartNatsServerOptions): Promi
   installExitHook();
   liveStoreDirs.add(storeDir);
 
-  let server: NatsServerProcess;
-  try {
-    server = await spawnNatsServer({
+  const spawn = () =>
+    spawnNatsServer({
       binary,
       port,
       storeDir,
@@ -87,6 +86,9 @@ async function startOnce(binary: string, options: StartNatsServerOptions): Promi
       configFile: options.configFile,
       args: options.args,
     });
+  let server: NatsServerProcess;
+  try {
+    server = await spawn();
   } catch (err) {
     await removeStoreDir(storeDir);
     throw err;
@@ -113,14 +115,7 @@ async function startOnce(binary: string, options: StartNatsServerOptions): Promi
     async restart() {
       if (stopping) throw new Error("nats-server was stopped");
       await server.stop();
-      server = await spawnNatsServer({
-        binary,
-        port,
-        storeDir,
-        jetstream: options.jetstream ?? true,
-        configFile: options.configFile,
-        args: options.args,
-      });
+      server = await spawn();
     },
   };
 }

@@ -1,23 +1,9 @@
-import { JOB_EVENT_STATE, type JobEvent } from "@trellis/runtime";
 import { describe, expect, it } from "vitest";
+import { jobEvent } from "../../../runtime/test/support/jobs.js";
 import { epochNanos, parseJobEvent } from "./model.js";
 
 describe("parseJobEvent", () => {
-  const wire: JobEvent = {
-    jobId: "job1",
-    service: "billing",
-    jobType: "refund",
-    eventType: "created",
-    state: JOB_EVENT_STATE.created,
-    context: {
-      requestId: "01J00000000000000000000000",
-      traceId: "0af7651916cd43dd8448eb211c80319c",
-      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-    },
-    tries: 0,
-    payload: { a: 1 },
-    timestamp: "2026-01-01T00:00:10.000Z",
-  };
+  const wire = jobEvent("created", { tries: 0, payload: { a: 1 } });
 
   it("accepts a created event and drops null optionals", () => {
     expect(parseJobEvent({ ...wire, error: null, deadline: null })).toEqual(wire);

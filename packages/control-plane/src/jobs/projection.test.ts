@@ -1,28 +1,20 @@
 import type { JobEventType } from "@trellis/contracts";
-import { JOB_EVENT_STATE, type JobEvent } from "@trellis/runtime";
+import type { JobEvent } from "@trellis/runtime";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { jobEvent } from "../../../runtime/test/support/jobs.js";
 import { openDatabase, type SqliteDatabase } from "../store/database.js";
 import { JobsProjection, LAST_SEQUENCE_KEY } from "./projection.js";
 
-const context = {
-  requestId: "01J00000000000000000000000",
-  traceId: "0af7651916cd43dd8448eb211c80319c",
-  traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-};
-
+/** An event of job `jobId` (a `created` one with a payload), at midnight. */
 function event(jobId: string, eventType: JobEventType, fields: Partial<JobEvent> = {}): JobEvent {
-  return {
+  return jobEvent(eventType, {
     jobId,
-    service: "billing",
-    jobType: "refund",
-    eventType,
-    state: JOB_EVENT_STATE[eventType],
-    context,
     tries: 0,
+    maxTries: undefined,
     timestamp: "2026-01-01T00:00:00.000Z",
     ...(eventType === "created" && { payload: { n: 1 } }),
     ...fields,
-  };
+  });
 }
 
 let db: SqliteDatabase;

@@ -1,5 +1,6 @@
 import { JOB_EVENT_TYPES, type JobEventType } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
+import { EVENT_AT, JOB_CONTEXT, jobEvent, testJob } from "../../test/support/jobs.js";
 import type { Job, JobEvent, JobState } from "./model.js";
 import { jobIdForKey } from "./ref.js";
 import {
@@ -11,44 +12,6 @@ import {
   seedJob,
 } from "./state.js";
 import { foldLatestEvents, parseJobEvent } from "./store.js";
-
-const context = {
-  requestId: "r",
-  traceId: "a".repeat(32),
-  traceparent: `00-${"a".repeat(32)}-${"b".repeat(16)}-01`,
-};
-const AT = "2026-01-01T00:00:10.000Z";
-
-function event(eventType: JobEventType, fields: Partial<JobEvent> = {}): JobEvent {
-  return {
-    jobId: "J",
-    service: "svc",
-    jobType: "q",
-    eventType,
-    state: JOB_EVENT_STATE[eventType],
-    context,
-    tries: 1,
-    maxTries: 3,
-    timestamp: AT,
-    ...fields,
-  };
-}
-
-function job(state: JobState, fields: Partial<Job> = {}): Job {
-  return {
-    id: "J",
-    service: "svc",
-    type: "q",
-    state,
-    context,
-    payload: { amount: 5 },
-    createdAt: "2026-01-01T00:00:00.000Z",
-    updatedAt: "2026-01-01T00:00:01.000Z",
-    tries: 1,
-    maxTries: 3,
-    ...fields,
-  };
-}
 
 function reduce(events: JobEvent[]): Job | undefined {
   return events.reduce<Job | undefined>((current, next) => reduceJobEvent(current, next), undefined);
@@ -104,14 +67,14 @@ describe("job transitions", () => {
     for (const from of STATES) {
       const legal = LEGAL[eventType].includes(from);
       it(`${eventType} from ${from} ${legal ? "applies" : "is ignored"}`, () => {
-        const current = job(from);
-        const reduced = reduceJobEvent(current, event(eventType, { previousState: from }));
+        const current = testJob(from);
+        const reduced = reduceJobEvent(current, jobEvent(eventType, { previousState: from }));
         if (legal) {
           expect(reduced?.state).toBe(EVENT_STATES[eventType]);
-          expect(reduced?.updatedAt).toBe(AT);
+          expect(reduced?.updatedAt).toBe(EVENT_AT);
         } else {
           expect(reduced).toBe(current);
-          expect(jobEventMismatch(current, event(eventType, { previousState: from }))).toBe(
+          expect(jobEventMismatch(current, jobEvent(eventType, { previousState: from }))).toBe(
             `'${eventType}' from '${from}' does not apply to a '${from}' job`,
           );
         }
@@ -120,43 +83,45 @@ describe("job transitions", () => {
     it(`${eventType} with a previousState other than the current state is ignored`, () => {
       const from = LEGAL[eventType][0] as JobState;
       const other = STATES.find((state) => state !== from) as JobState;
-      const current = job(from);
-      expect(reduceJobEvent(current, event(eventType, { previousState: other }))).toBe(current);
-      expect(reduceJobEvent(current, event(eventType))).toBe(current);
-      expect(jobEventMismatch(current, event(eventType))).toBe(
+      const current = testJob(from);
+      expect(reduceJobEvent(current, jobEvent(eventType, { previousState: other }))).toBe(current);
+      expect(reduceJobEvent(current, jobEvent(eventType))).toBe(current);
+      expect(jobEventMismatch(current, jobEvent(eventType))).toBe(
         `'${eventType}' from '(none)' does not apply to a '${from}' job`,
       );
     });
     it(`${eventType} for an unknown job is ignored`, () => {
-      expect(reduceJobEvent(undefined, event(eventType, { previousState: "pending" }))).toBeUndefined();
-      expect(jobEventMismatch(undefined, event(eventType, { previousState: "pending" }))).toBe("unknown job");
+      expect(reduceJobEvent(undefined, jobEvent(eventType, { previousState: "pending" }))).toBeUndefined();
+      expect(jobEventMismatch(undefined, jobEvent(eventType, { previousState: "pending" }))).toBe(
+        "unknown job",
+      );
     });
   }
 
   it("requires the expected previous state unless told otherwise", () => {
     const active = reduce([
-      event("created", { tries: 0, payload: {} }),
-      event("started", { previousState: "pending" }),
+      jobEvent("created", { tries: 0, payload: {} }),
+      jobEvent("started", { previousState: "pending" }),
     ]);
-    const stale = event("cancelled", { previousState: "pending" });
+    const stale = jobEvent("cancelled", { previousState: "pending" });
     expect(reduceJobEvent(active, stale)?.state).toBe("active");
     expect(reduceJobEvent(active, stale, { checkPreviousState: false })?.state).toBe("cancelled");
   });
 
   it("lets terminal states win: a late completed after expired, or a started after a cancel, is ignored", () => {
-    const created = event("created", { tries: 0, payload: {} });
+    const created = jobEvent("created", { tries: 0, payload: {} });
     const expired = reduce([
       created,
-      event("started", { previousState: "pending" }),
-      event("expired", { previousState: "active", error: "job exceeded deadline" }),
-      event("completed", { previousState: "active", result: 1 }),
+      jobEvent("started", { previousState: "pending" }),
+      jobEvent("expired", { previousState: "active", error: "job exceeded deadline" }),
+      jobEvent("completed", { previousState: "active", result: 1 }),
     ]);
     expect(expired).toMatchObject({ state: "expired", lastError: "job exceeded deadline" });
     expect(expired?.result).toBeUndefined();
     const cancelled = reduce([
       created,
-      event("cancelled", { previousState: "pending" }),
-      event("started", { previousState: "pending" }),
+      jobEvent("cancelled", { previousState: "pending" }),
+      jobEvent("started", { previousState: "pending" }),
     ]);
     expect(cancelled?.state).toBe("cancelled");
   });
@@ -173,7 +138,7 @@ describe("job transitions", () => {
 
 describe("created", () => {
   it("seeds a pending job", () => {
-    const created = event("created", {
+    const created = jobEvent("created", {
       tries: 0,
       maxTries: 4,
       payload: { amount: 5 },
@@ -185,7 +150,7 @@ describe("created", () => {
       service: "svc",
       type: "q",
       state: "pending",
-      context,
+      context: JOB_CONTEXT,
       payload: { amount: 5 },
       createdAt: "2026-01-01T00:00:00.000Z",
       updatedAt: "2026-01-01T00:00:00.000Z",
@@ -196,13 +161,15 @@ describe("created", () => {
   });
 
   it("defaults maxTries and ignores a second created", () => {
-    const bare = event("created", { tries: 0, payload: 1, maxTries: undefined });
+    const bare = jobEvent("created", { tries: 0, payload: 1, maxTries: undefined });
     expect(reduceJobEvent(undefined, bare)?.maxTries).toBe(1);
     expect(reduceJobEvent(undefined, bare, { defaultMaxTries: 5 })?.maxTries).toBe(5);
     expect(seedJob(bare, 7).maxTries).toBe(7);
-    const current = job("active");
-    expect(reduceJobEvent(current, event("created", { tries: 0, payload: 2 }))).toBe(current);
-    expect(jobEventMismatch(current, event("created", { tries: 0, payload: 2 }))).toBe("job already exists");
+    const current = testJob("active");
+    expect(reduceJobEvent(current, jobEvent("created", { tries: 0, payload: 2 }))).toBe(current);
+    expect(jobEventMismatch(current, jobEvent("created", { tries: 0, payload: 2 }))).toBe(
+      "job already exists",
+    );
   });
 });
 
@@ -211,25 +178,25 @@ describe("field effects", () => {
     let clock = 0;
     const at = () => new Date(Date.UTC(2026, 0, 1, 0, 0, ++clock)).toISOString();
     const done = reduce([
-      event("created", {
+      jobEvent("created", {
         tries: 0,
         payload: { n: 1 },
         deadline: "2026-02-01T00:00:00.000Z",
         timestamp: at(),
       }),
-      event("started", { previousState: "pending", timestamp: at() }),
-      event("progress", { previousState: "active", progress: { current: 1, total: 2 }, timestamp: at() }),
-      event("logged", {
+      jobEvent("started", { previousState: "pending", timestamp: at() }),
+      jobEvent("progress", { previousState: "active", progress: { current: 1, total: 2 }, timestamp: at() }),
+      jobEvent("logged", {
         previousState: "active",
         logs: [{ timestamp: "t", level: "info", message: "a" }],
         timestamp: at(),
       }),
-      event("logged", {
+      jobEvent("logged", {
         previousState: "active",
         logs: [{ timestamp: "t", level: "warn", message: "b" }],
         timestamp: at(),
       }),
-      event("completed", { previousState: "active", result: { ok: true }, timestamp: at() }),
+      jobEvent("completed", { previousState: "active", result: { ok: true }, timestamp: at() }),
     ]);
     expect(done).toMatchObject({
       id: "J",
@@ -250,34 +217,37 @@ describe("field effects", () => {
 
   it("started sets startedAt, tries and keeps maxTries when absent", () => {
     const started = apply(
-      job("pending"),
-      event("started", { previousState: "pending", tries: 2, maxTries: undefined }),
+      testJob("pending"),
+      jobEvent("started", { previousState: "pending", tries: 2, maxTries: undefined }),
     );
-    expect(started).toMatchObject({ state: "active", startedAt: AT, tries: 2, maxTries: 3 });
-    const raised = apply(job("pending"), event("started", { previousState: "pending", maxTries: 7 }));
+    expect(started).toMatchObject({ state: "active", startedAt: EVENT_AT, tries: 2, maxTries: 3 });
+    const raised = apply(testJob("pending"), jobEvent("started", { previousState: "pending", maxTries: 7 }));
     expect(raised.maxTries).toBe(7);
   });
 
   it("progress replaces progress; logged appends logs", () => {
     const first = apply(
-      job("active"),
-      event("progress", { previousState: "active", progress: { current: 1, total: 3 } }),
+      testJob("active"),
+      jobEvent("progress", { previousState: "active", progress: { current: 1, total: 3 } }),
     );
-    const second = apply(first, event("progress", { previousState: "active", progress: { step: "b" } }));
+    const second = apply(first, jobEvent("progress", { previousState: "active", progress: { step: "b" } }));
     expect(second.progress).toEqual({ step: "b" });
     const line = (message: string) => ({
       timestamp: "2026-01-01T00:00:05.000Z",
       level: "info" as const,
       message,
     });
-    const logged = apply(second, event("logged", { previousState: "active", logs: [line("a")] }));
-    const more = apply(logged, event("logged", { previousState: "active", logs: [line("b"), line("c")] }));
+    const logged = apply(second, jobEvent("logged", { previousState: "active", logs: [line("a")] }));
+    const more = apply(logged, jobEvent("logged", { previousState: "active", logs: [line("b"), line("c")] }));
     expect(more.logs?.map((entry) => entry.message)).toEqual(["a", "b", "c"]);
   });
 
   it("completed sets result and completedAt", () => {
-    const done = apply(job("active"), event("completed", { previousState: "active", result: { ok: true } }));
-    expect(done).toMatchObject({ state: "completed", result: { ok: true }, completedAt: AT });
+    const done = apply(
+      testJob("active"),
+      jobEvent("completed", { previousState: "active", result: { ok: true } }),
+    );
+    expect(done).toMatchObject({ state: "completed", result: { ok: true }, completedAt: EVENT_AT });
   });
 
   for (const [eventType, from] of [
@@ -288,34 +258,40 @@ describe("field effects", () => {
     ["dismissed", "dead"],
   ] as const) {
     it(`${eventType} sets lastError (or clears it) and completedAt`, () => {
-      const ended = apply(job(from), event(eventType, { previousState: from, error: `${eventType}!` }));
-      expect(ended).toMatchObject({ lastError: `${eventType}!`, completedAt: AT });
-      const silent = apply(job(from, { lastError: "earlier" }), event(eventType, { previousState: from }));
+      const ended = apply(
+        testJob(from),
+        jobEvent(eventType, { previousState: from, error: `${eventType}!` }),
+      );
+      expect(ended).toMatchObject({ lastError: `${eventType}!`, completedAt: EVENT_AT });
+      const silent = apply(
+        testJob(from, { lastError: "earlier" }),
+        jobEvent(eventType, { previousState: from }),
+      );
       expect(silent.lastError).toBeUndefined();
     });
   }
 
   it("retry sets lastError only", () => {
-    const retrying = apply(job("active"), event("retry", { previousState: "active", error: "flaky" }));
+    const retrying = apply(testJob("active"), jobEvent("retry", { previousState: "active", error: "flaky" }));
     expect(retrying).toMatchObject({ state: "retry", lastError: "flaky" });
     expect(retrying.completedAt).toBeUndefined();
   });
 
   it("re-opens failed and dead jobs with retried, resetting the attempt", () => {
     const reopened = reduce([
-      event("created", { tries: 0, payload: { v: 1 } }),
-      event("started", { previousState: "pending" }),
-      event("failed", { previousState: "active", error: "nope" }),
-      event("retried", { previousState: "failed", tries: 0, payload: { v: 1 } }),
+      jobEvent("created", { tries: 0, payload: { v: 1 } }),
+      jobEvent("started", { previousState: "pending" }),
+      jobEvent("failed", { previousState: "active", error: "nope" }),
+      jobEvent("retried", { previousState: "failed", tries: 0, payload: { v: 1 } }),
     ]);
     expect(reopened).toMatchObject({ state: "pending", tries: 0, payload: { v: 1 } });
     expect(reopened?.lastError).toBeUndefined();
     expect(reopened?.completedAt).toBeUndefined();
-    expect(reduceJobEvent(reopened, event("created", { payload: { v: 2 } }))).toBe(reopened);
+    expect(reduceJobEvent(reopened, jobEvent("created", { payload: { v: 2 } }))).toBe(reopened);
   });
 
   it("retried clears the run, resets tries and copies payload and deadline", () => {
-    const dead = job("dead", {
+    const dead = testJob("dead", {
       result: 1,
       startedAt: "2026-01-01T00:00:02.000Z",
       completedAt: "2026-01-01T00:00:03.000Z",
@@ -327,7 +303,7 @@ describe("field effects", () => {
     });
     const retried = apply(
       dead,
-      event("retried", {
+      jobEvent("retried", {
         previousState: "dead",
         tries: 0,
         payload: { amount: 6 },
@@ -335,13 +311,13 @@ describe("field effects", () => {
       }),
     );
     expect(retried).toEqual({
-      ...job("pending"),
+      ...testJob("pending"),
       payload: { amount: 6 },
       deadline: "2026-01-03T00:00:00.000Z",
       tries: 0,
-      updatedAt: AT,
+      updatedAt: EVENT_AT,
     });
-    const noDeadline = apply(dead, event("retried", { previousState: "dead", tries: 0 }));
+    const noDeadline = apply(dead, jobEvent("retried", { previousState: "dead", tries: 0 }));
     expect(noDeadline.deadline).toBeUndefined();
     expect(noDeadline.payload).toEqual({ amount: 5 });
   });
@@ -353,11 +329,11 @@ describe("foldLatestEvents", () => {
   it("folds the latest event of each type in stream order", () => {
     // Full history: created, started, retry, started, progress, completed.
     const job = foldLatestEvents([
-      stored(1, event("created", { tries: 0, payload: { p: 1 } })),
-      stored(3, event("retry", { previousState: "active", tries: 1, error: "x" })),
-      stored(4, event("started", { previousState: "retry", tries: 2 })),
-      stored(5, event("progress", { previousState: "active", tries: 2, progress: { current: 1 } })),
-      stored(6, event("completed", { previousState: "active", tries: 2, result: "r" })),
+      stored(1, jobEvent("created", { tries: 0, payload: { p: 1 } })),
+      stored(3, jobEvent("retry", { previousState: "active", tries: 1, error: "x" })),
+      stored(4, jobEvent("started", { previousState: "retry", tries: 2 })),
+      stored(5, jobEvent("progress", { previousState: "active", tries: 2, progress: { current: 1 } })),
+      stored(6, jobEvent("completed", { previousState: "active", tries: 2, result: "r" })),
     ]);
     expect(job).toMatchObject({
       state: "completed",
@@ -369,33 +345,36 @@ describe("foldLatestEvents", () => {
 
   it("keeps a cancel that a stray progress or started followed", () => {
     const job = foldLatestEvents([
-      stored(1, event("created", { tries: 0, payload: {} })),
-      stored(2, event("started", { previousState: "pending" })),
-      stored(3, event("cancelled", { previousState: "pending", error: "cancelled" })),
-      stored(4, event("progress", { previousState: "active" })),
+      stored(1, jobEvent("created", { tries: 0, payload: {} })),
+      stored(2, jobEvent("started", { previousState: "pending" })),
+      stored(3, jobEvent("cancelled", { previousState: "pending", error: "cancelled" })),
+      stored(4, jobEvent("progress", { previousState: "active" })),
     ]);
     expect(job?.state).toBe("cancelled");
   });
 
   it("starts over from the latest retried", () => {
     const job = foldLatestEvents([
-      stored(1, event("created", { tries: 0, payload: { p: 1 } })),
-      stored(3, event("failed", { previousState: "active", error: "first" })),
-      stored(4, event("retried", { previousState: "failed", tries: 0, payload: { p: 1 } })),
-      stored(5, event("started", { previousState: "pending" })),
+      stored(1, jobEvent("created", { tries: 0, payload: { p: 1 } })),
+      stored(3, jobEvent("failed", { previousState: "active", error: "first" })),
+      stored(4, jobEvent("retried", { previousState: "failed", tries: 0, payload: { p: 1 } })),
+      stored(5, jobEvent("started", { previousState: "pending" })),
     ]);
     expect(job).toMatchObject({ state: "active", payload: { p: 1 } });
     expect(job?.lastError).toBeUndefined();
-    expect(foldLatestEvents([stored(2, event("started"))])).toBeUndefined();
+    expect(foldLatestEvents([stored(2, jobEvent("started"))])).toBeUndefined();
   });
 
   it("leaves log entries out (only the latest batch is read)", () => {
     const job = foldLatestEvents([
-      stored(1, event("created", { tries: 0, payload: {} })),
-      stored(2, event("started", { previousState: "pending" })),
+      stored(1, jobEvent("created", { tries: 0, payload: {} })),
+      stored(2, jobEvent("started", { previousState: "pending" })),
       stored(
         3,
-        event("logged", { previousState: "active", logs: [{ timestamp: "t", level: "info", message: "m" }] }),
+        jobEvent("logged", {
+          previousState: "active",
+          logs: [{ timestamp: "t", level: "info", message: "m" }],
+        }),
       ),
     ]);
     expect(job?.logs).toBeUndefined();
@@ -405,8 +384,8 @@ describe("foldLatestEvents", () => {
 describe("parseJobEvent", () => {
   it("accepts lifecycle events and refuses anything else", () => {
     const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-    expect(parseJobEvent(encode(event("created", { payload: 1 })))?.eventType).toBe("created");
-    expect(parseJobEvent(encode({ ...event("created"), eventType: "exploded" }))).toBeUndefined();
+    expect(parseJobEvent(encode(jobEvent("created", { payload: 1 })))?.eventType).toBe("created");
+    expect(parseJobEvent(encode({ ...jobEvent("created"), eventType: "exploded" }))).toBeUndefined();
     expect(
       parseJobEvent(encode({ service: "svc", jobType: "q", instanceId: "i", timestamp: "t" })),
     ).toBeUndefined();

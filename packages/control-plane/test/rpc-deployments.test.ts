@@ -4,11 +4,9 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { trellisAuth } from "@trellis/builtin-contracts";
-import { defineAgentContract } from "@trellis/contracts";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { BaseError, Result } from "@trellis/result";
-import { AuthError, TrellisClient, ValidationError } from "@trellis/runtime";
+import { ValidationError } from "@trellis/runtime";
 import { generateSessionSeed, sessionKeyFromSeed } from "@trellis/runtime/auth";
 import type { NatsServerHandle } from "@trellis/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,57 +16,7 @@ import { serviceInstanceId } from "../src/store/service-instances-repository.js"
 import { type ControlPlaneStore, openStore } from "../src/store/store.js";
 import type { User } from "../src/store/users-repository.js";
 import { type AuthRpcHarness, type PublishedEvent, startAuthRpcHarness } from "./support/auth-rpc-harness.js";
-
-const ALL_AUTH_RPCS = [
-  "Auth.DeploymentAuthority.AcceptMigration",
-  "Auth.DeploymentAuthority.AcceptUpdate",
-  "Auth.DeploymentAuthority.Get",
-  "Auth.DeploymentAuthority.List",
-  "Auth.DeploymentAuthority.Plan",
-  "Auth.DeploymentAuthority.Plans.Get",
-  "Auth.DeploymentAuthority.Plans.List",
-  "Auth.DeploymentAuthority.Reconcile",
-  "Auth.DeploymentAuthority.Reject",
-  "Auth.Deployments.Create",
-  "Auth.Deployments.Disable",
-  "Auth.Deployments.Enable",
-  "Auth.Deployments.List",
-  "Auth.Deployments.Remove",
-  "Auth.ServiceInstances.Disable",
-  "Auth.ServiceInstances.Enable",
-  "Auth.ServiceInstances.List",
-  "Auth.ServiceInstances.Provision",
-  "Auth.ServiceInstances.Remove",
-  "Auth.Capabilities.List",
-  "Auth.CapabilityGroups.Delete",
-  "Auth.CapabilityGroups.Get",
-  "Auth.CapabilityGroups.List",
-  "Auth.CapabilityGroups.Put",
-  "Auth.Connections.Kick",
-  "Auth.Connections.List",
-  "Auth.Health",
-  "Auth.IdentityGrants.List",
-  "Auth.IdentityGrants.Revoke",
-  "Auth.Requests.Validate",
-  "Auth.Sessions.List",
-  "Auth.Sessions.Logout",
-  "Auth.Sessions.Me",
-  "Auth.Sessions.Revoke",
-  "Auth.Users.Create",
-  "Auth.Users.Get",
-  "Auth.Users.List",
-  "Auth.Users.Password.Change",
-  "Auth.Users.PasswordReset.Create",
-  "Auth.Users.Update",
-] as const;
-
-/** The caller every test participant presents (what it may call is decided by its session). */
-const authCli = defineAgentContract({}, () => ({
-  id: "auth-test-cli@v1",
-  displayName: "Auth test CLI",
-  description: "Calls the auth RPCs in tests.",
-  uses: { required: { auth: trellisAuth.use({ rpc: { call: [...ALL_AUTH_RPCS] } }) } },
-}));
+import { authCli, authTestClients, expectAuthError, waitFor } from "./support/auth-test-clients.js";
 
 const PASSWORD = "correct horse battery";
 
@@ -81,65 +29,11 @@ const published: PublishedEvent[] = [];
 let admin: User;
 let alice: User;
 
-function expectAuthError(result: Result<unknown, BaseError>, reason: string): void {
-  expect(result.isErr(), `expected AuthError(${reason})`).toBe(true);
-  if (!result.isErr()) return;
-  expect(result.error).toBeInstanceOf(AuthError);
-  if (result.error instanceof AuthError) expect(result.error.reason).toBe(reason);
-}
-
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function participant(seed: string): Promise<TrellisClient<typeof authCli>> {
-  const nc = await connect({
-    servers: server.url,
-    inboxPrefix: `_INBOX.${sessionKeyFromSeed(seed).slice(0, 16)}`,
-  });
-  connections.push(nc);
-  return TrellisClient.open({ nc, contract: authCli, sessionKeySeed: seed, logger: false });
-}
-
-/** Writes a bound user session (as the login flow would) and returns a client signing with it. */
-async function userSession(
-  user: User,
-  options: {
-    capabilities?: string[];
-    publish?: string[];
-    identityGrantId?: string;
-    seed?: string;
-  } = {},
-): Promise<{ seed: string; sessionKey: string; client: TrellisClient<typeof authCli> }> {
-  const seed = options.seed ?? generateSessionSeed();
-  const sessionKey = sessionKeyFromSeed(seed);
-  const identity = store.identities.listByUser(user.userId)[0];
-  if (!identity) throw new Error(`user ${user.userId} has no identity`);
-  store.sessions.upsert({
-    sessionKey,
-    trellisId: user.userId,
-    type: "user",
-    origin: identity.provider,
-    externalId: identity.subject,
-    identityGrantId: options.identityGrantId ?? null,
-    contractDigest: authCli.CONTRACT_DIGEST,
-    contractId: authCli.CONTRACT_ID,
-    participantKind: "agent",
-    session: {
-      userId: user.userId,
-      identity: { identityId: identity.identityId, provider: identity.provider, subject: identity.subject },
-      participantKind: "agent",
-      delegatedCapabilities: options.capabilities ?? [],
-      delegatedPublishSubjects: options.publish ?? ["rpc.v1.Auth.>"],
-      delegatedSubscribeSubjects: [],
-    },
-  });
-  return { seed, sessionKey, client: await participant(seed) };
-}
+const { participant, userSession } = authTestClients({
+  url: () => server.url,
+  store: () => store,
+  connections,
+});
 
 /** A service session, as the service bootstrap/callout would record it. */
 async function serviceSession(deploymentId: string) {

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { decode as decodeJwt, encodeAuthorizationResponse, encodeUser } from "@nats-io/jwt";
 import { createAccount, createCurve, createServer, createUser, fromSeed } from "@nats-io/nkeys";
@@ -39,7 +38,7 @@ import {
 } from "@trellis/runtime/auth";
 import { type PlatformHandle, startPlatform } from "@trellis/testing";
 import { CachedNodeKeyPair } from "../../packages/control-plane/src/callout/node-signing-key.js";
-import { natsServerVersion, percentile, procCpuUs, systemBusyUs } from "./machine.js";
+import { percentile, printBenchHeader, procCpuUs, systemBusyUs } from "./machine.js";
 
 function envInt(name: string, fallback: number): number {
   const value = process.env[name];
@@ -316,22 +315,9 @@ async function main(): Promise<void> {
       `@trellis/control-plane resolves to ${resolved}, not to its sources: run through tools/bench/auth.ts (npm run bench:auth)`,
     );
   }
-  const cpuList = cpus();
-  const natsVersion = natsServerVersion();
-  console.log("Trellis auth benchmark: callout connects and Auth.Requests.Validate");
-  console.log(`  date:        ${new Date().toISOString()}`);
-  console.log(
-    `  machine:     ${cpuList.length} × ${cpuList[0]?.model ?? "unknown CPU"}, ${process.platform}`,
-  );
-  console.log(`  node:        ${process.version}`);
-  console.log(
-    `  load avg:    ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")} (before the run; other work skews results)`,
-  );
-  console.log(`  nats-server: ${natsVersion}`);
-  console.log(
-    `  phases:      warm-up ${WARMUP_MS} ms, then ${CONNECT_DURATION_MS} ms (connects) or ${DURATION_MS} ms (Validate) measured`,
+  const machine = printBenchHeader(
+    "Trellis auth benchmark: callout connects and Auth.Requests.Validate",
+    `warm-up ${WARMUP_MS} ms, then ${CONNECT_DURATION_MS} ms (connects) or ${DURATION_MS} ms (Validate) measured`,
   );
 
   const startedAt = performance.now();
@@ -640,10 +626,10 @@ async function main(): Promise<void> {
       `${JSON.stringify(
         {
           date: new Date().toISOString(),
-          cpus: cpuList.length,
-          cpuModel: cpuList[0]?.model,
+          cpus: machine.cpus,
+          cpuModel: machine.cpuModel,
           node: process.version,
-          natsServer: natsVersion,
+          natsServer: machine.natsServer,
           warmupMs: WARMUP_MS,
           durationMs: DURATION_MS,
           results,

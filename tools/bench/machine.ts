@@ -1,6 +1,7 @@
 /** Facts about the machine and processes that every benchmark reports, and latency percentiles. */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { findNatsServerBinary } from "../../packages/testing/src/nats-server.js";
 
 function clockTicksPerSecond(): number {
@@ -59,4 +60,28 @@ export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)));
   return sorted[rank - 1] ?? Number.NaN;
+}
+
+/** The machine facts a benchmark prints first and records with its results. */
+export interface BenchMachine {
+  cpus: number;
+  cpuModel: string | undefined;
+  natsServer: string;
+}
+
+/** Prints a benchmark's title, the date, machine, Node, load average, nats-server and its phases. */
+export function printBenchHeader(title: string, phases: string): BenchMachine {
+  const cpuList = cpus();
+  const machine = { cpus: cpuList.length, cpuModel: cpuList[0]?.model, natsServer: natsServerVersion() };
+  console.log(title);
+  console.log(`  date:        ${new Date().toISOString()}`);
+  console.log(`  machine:     ${machine.cpus} × ${machine.cpuModel ?? "unknown CPU"}, ${process.platform}`);
+  console.log(`  node:        ${process.version}`);
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+  console.log(`  load avg:    ${load} (before the run; other work skews results)`);
+  console.log(`  nats-server: ${machine.natsServer}`);
+  console.log(`  phases:      ${phases}`);
+  return machine;
 }

@@ -19,7 +19,6 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -36,7 +35,7 @@ import {
   RAW_SUBJECT,
   REQUEST_BODY,
 } from "./contract.js";
-import { natsServerVersion, percentile, procCpuUs, systemBusyUs } from "./machine.js";
+import { percentile, printBenchHeader, procCpuUs, systemBusyUs } from "./machine.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "..", "..");
@@ -403,22 +402,9 @@ function compare(results: PhaseResult[]): Comparison[] {
 // ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const cpuList = cpus();
-  const natsVersion = natsServerVersion();
-  console.log("Trellis RPC benchmark");
-  console.log(`  date:        ${new Date().toISOString()}`);
-  console.log(
-    `  machine:     ${cpuList.length} × ${cpuList[0]?.model ?? "unknown CPU"}, ${process.platform}`,
-  );
-  console.log(`  node:        ${process.version}`);
-  console.log(
-    `  load avg:    ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")} (before the run; other work skews results)`,
-  );
-  console.log(`  nats-server: ${natsVersion}`);
-  console.log(
-    `  phases:      warm-up ${WARMUP_MS} ms, then ${DURATION_MS} ms measured, per kind × concurrency`,
+  const machine = printBenchHeader(
+    "Trellis RPC benchmark",
+    `warm-up ${WARMUP_MS} ms, then ${DURATION_MS} ms measured, per kind × concurrency`,
   );
   console.log(`  body:        ${JSON.stringify(REQUEST_BODY)}`);
   const tsconfig = process.env.TSX_TSCONFIG_PATH;
@@ -505,10 +491,10 @@ async function main(): Promise<void> {
       `${JSON.stringify(
         {
           date: new Date().toISOString(),
-          cpus: cpuList.length,
-          cpuModel: cpuList[0]?.model,
+          cpus: machine.cpus,
+          cpuModel: machine.cpuModel,
           node: process.version,
-          natsServer: natsVersion,
+          natsServer: machine.natsServer,
           warmupMs: WARMUP_MS,
           durationMs: DURATION_MS,
           results,

@@ -67,6 +67,8 @@ const USER_NKEY = /^U[A-Z2-7]{55}$/;
 /** Tracks live connections in KV and kicks them through the system account. */
 export class ConnectionRegistry implements SessionKicker {
   private subscription?: Subscription;
+  /** Set by {@link stop}: advisories still in flight may then meet closing connections. */
+  private stopping = false;
 
   constructor(
     private readonly kv: KV,
@@ -160,6 +162,7 @@ export class ConnectionRegistry implements SessionKicker {
             if (record.success) this.events.closed?.({ ...record.data, ...parsed });
           }
         } catch (cause) {
+          if (this.stopping) continue;
           this.logger.warn({ err: cause }, "Could not handle a disconnect advisory");
         }
       }
@@ -179,6 +182,7 @@ export class ConnectionRegistry implements SessionKicker {
 
   /** Stops following disconnects. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.subscription?.drain().catch(() => undefined);
   }
 }

@@ -157,8 +157,15 @@ describe("projection and queries", () => {
     const other = { service: "mail", jobType: "send" };
     const ids = [newJobId(), newJobId(), newJobId()];
     const since = new Date().toISOString();
-    for (const id of ids) await create(id, {}, other);
-    await publish(ids[0] as string, "started", { previousState: "pending", tries: 1 }, other);
+    // Distinct update times, so "newest first" never falls back to the id order.
+    const at = (ms: number) => new Date(Date.parse(since) + ms).toISOString();
+    for (const [i, id] of ids.entries()) await create(id, { timestamp: at(i) }, other);
+    await publish(
+      ids[0] as string,
+      "started",
+      { previousState: "pending", tries: 1, timestamp: at(10) },
+      other,
+    );
     await inState(ids[0] as string, "active");
     await inState(ids[2] as string, "pending");
 

@@ -274,7 +274,7 @@ describe("start", () => {
     expect(ref.accepted).toMatchObject({ revision: 1, state: "pending", id: ref.id, operation: "Work.Run" });
     expect(ref.service).toBe("work");
     // The reply came while the handler is still blocked, and the handler found the record already stored.
-    await eventually("the handler to run", () => seen.has("order"));
+    await eventually("the handler to read its record", () => seen.get("order")?.persisted !== undefined);
     expect(seen.get("order")?.persisted).toMatchObject({ revision: 1, state: "pending" });
     expect((await ref.get()).unwrap().state).toBe("pending");
     open("order");
